@@ -1,0 +1,1 @@
+"""The Kubeflow pipelines: DAG factories, local runs, compile, submit and schedule."""
