@@ -15,8 +15,7 @@ VOID = 0
 INVALID = 255
 
 CATEGORY_NAMES: tuple[str, ...] = tuple(
-    name
-    for _, name in sorted({(label.categoryId, label.category) for label in _LABELS if label.id >= 0})
+    name for _, name in sorted({(label.categoryId, label.category) for label in _LABELS if label.id >= 0})
 )
 NUM_CLASSES = len(CATEGORY_NAMES)
 

@@ -3,7 +3,8 @@
 Conventions follow the official Cityscapes pixel-level evaluation (`cityscapesscripts`,
 `getIouScoreForCategory`) for the 7 evaluated categories:
 - ground-truth void pixels count for nothing (they are no false positive of any category);
-- a pixel predicted as void is no false negative either, because void predictions are ignored;
+- a pixel of a category predicted as void is a false negative of that category, as in
+  `getIouScoreForCategory` (fn is the whole row of the category minus tp);
 - a category absent from both ground truth and prediction has no score (None), and means skip it.
 The `_8` variants treat void as an ordinary eighth class, without any of those exceptions.
 """
@@ -60,7 +61,7 @@ def scores(cm: np.ndarray) -> dict[str, float | None]:
         if c == VOID:
             result[f"iou_{name}"], result[f"dice_{name}"] = iou_8[-1], dice_8[-1]
             continue
-        fn = fn_all - cm[c, VOID]
+        fn = fn_all
         fp = fp_all - cm[VOID, c]
         iou_7.append(_ratio(tp[c], tp[c] + fp + fn))
         dice_7.append(_ratio(2 * tp[c], 2 * tp[c] + fp + fn))

@@ -8,6 +8,7 @@ Local writes go to a temporary name in the destination folder and are renamed in
 reader never sees half a file. A GCS object upload is atomic by itself.
 """
 
+import contextlib
 import functools
 import os
 import shutil
@@ -96,6 +97,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; other users (serving, KFP) read it
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -150,10 +152,10 @@ def copy_tree(src: str | os.PathLike, dst: str | os.PathLike) -> list[str]:
     Returns:
         The destination paths written, in sorted order.
     """
-    src = str(src).rstrip("/")
+    src = str(src).rstrip("/") if is_gcs(src) else str(Path(src))
     written = []
     for path in list_files(src):
-        relative = path[len(src) :].lstrip("/").lstrip(os.sep)
+        relative = path[len(src) :].lstrip("/") if is_gcs(src) else Path(path).relative_to(src).as_posix()
         target = join(dst, relative)
         if is_gcs(path) and not is_gcs(target):
             download(path, target)
@@ -163,3 +165,36 @@ def copy_tree(src: str | os.PathLike, dst: str | os.PathLike) -> list[str]:
             write_bytes(target, read_bytes(path))
         written.append(target)
     return written
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """A fresh local folder that replaces `out` (local or gs://) only when the block succeeds.
+
+    Locally the folder is a sibling of `out` and is renamed into place, so readers see the old
+    folder or the complete new one, never a half-written one; when the block raises, it is removed.
+    For gs:// the files are uploaded after the block succeeds.
+    """
+    if is_gcs(out):
+        with tempfile.TemporaryDirectory(prefix="cityseg-stage-") as staging:
+            yield Path(staging)
+            copy_tree(staging, str(out))
+        return
+    target = Path(out).absolute()
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    staging.chmod(0o755)  # mkdtemp makes it private to the user
+    if target.exists():
+        previous = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+        os.replace(target, previous / target.name)
+        os.replace(staging, target)
+        shutil.rmtree(previous)
+    else:
+        os.replace(staging, target)

@@ -6,7 +6,14 @@ from cityseg import labels
 
 def test_category_names_follow_category_ids_of_the_official_table():
     assert labels.CATEGORY_NAMES == (
-        "void", "flat", "construction", "object", "nature", "sky", "human", "vehicle",
+        "void",
+        "flat",
+        "construction",
+        "object",
+        "nature",
+        "sky",
+        "human",
+        "vehicle",
     )
     for label in id2label.values():
         if label.id >= 0:

@@ -38,10 +38,12 @@ def test_partial_overlap_matches_hand_computation():
     assert s["iou_void"] == pytest.approx(1 / 2)
 
 
-def test_void_prediction_is_not_a_false_negative():
+def test_void_prediction_is_a_false_negative_as_in_cityscapesscripts():
     pred = np.array([[1, 0, 2], [1, 2, 2], [0, 0, 2]])
     s = scores(confusion_matrix(TRUE, pred))
-    assert s["iou_flat"] == 1.0
+    # flat: tp=2, fn=1 (the flat pixel predicted void), fp=0.
+    assert s["iou_flat"] == pytest.approx(2 / 3)
+    assert s["iou_construction"] == 1.0
     assert s["mean_iou_8"] < 1.0
 
 
@@ -63,5 +65,5 @@ def test_all_void_ground_truth_has_no_category_score():
 def test_bad_masks_are_refused_with_a_clear_message():
     with pytest.raises(ValueError, match="differ in size"):
         confusion_matrix(TRUE, TRUE[:2])
-    with pytest.raises(ValueError, match="outside 0..7"):
+    with pytest.raises(ValueError, match=r"outside 0\.\.7"):
         confusion_matrix(TRUE, TRUE + 6)

@@ -32,3 +32,10 @@ def test_missing_gcs_object_names_the_uri(gcs_emulator):
 def test_uri_without_bucket_is_refused():
     with pytest.raises(ValueError, match="needs a bucket"):
         storage.split_gcs("gs:///x")
+
+
+def test_copy_tree_from_a_dot_relative_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    storage.write_text("x/sub/a.txt", "a")
+    assert storage.copy_tree("./x", "y") == ["y/sub/a.txt"]
+    assert (tmp_path / "y" / "sub" / "a.txt").read_text() == "a"
