@@ -1,0 +1,69 @@
+"""`cityseg synth`: write a synthetic Cityscapes folder."""
+
+import json
+
+import click
+
+from cityseg.synth import core
+
+
+def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if not core.MIN_CITIES <= value <= core.MAX_CITIES:
+        raise click.BadParameter(
+            f"{value}: train, val and test each need a city of their own, so at least {core.MIN_CITIES}; "
+            f"there are {core.MAX_CITIES} Cityscapes city names, so at most {core.MAX_CITIES}."
+        )
+    return value
+
+
+@click.command()
+@click.option("--out", required=True, help="Folder (or gs:// prefix) to write the Cityscapes layout to.")
+@click.option(
+    "--cities",
+    type=int,
+    callback=_check_cities,
+    default=6,
+    show_default=True,
+    help=f"Number of cities, {core.MIN_CITIES}..{core.MAX_CITIES}; every split gets whole cities.",
+)
+@click.option(
+    "--frames-per-city", type=click.IntRange(min=1), default=50, show_default=True, help="Frames per city."
+)
+@click.option(
+    "--height",
+    type=click.IntRange(core.MIN_HEIGHT, core.MAX_SIDE),
+    default=256,
+    show_default=True,
+    help="Frame height in pixels.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(core.MIN_WIDTH, core.MAX_SIDE),
+    default=512,
+    show_default=True,
+    help="Frame width in pixels.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same bytes."
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes."
+)
+def synth(
+    *, out: str, cities: int, frames_per_city: int, height: int, width: int, seed: int, workers: int
+) -> None:
+    """Generate synthetic street scenes in the Cityscapes layout: images, labelIds, colour, polygons."""
+    config = core.SynthConfig(
+        out=out,
+        cities=cities,
+        frames_per_city=frames_per_city,
+        height=height,
+        width=width,
+        seed=seed,
+        workers=workers,
+    )
+    try:
+        summary = core.generate(config)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(json.dumps(summary, indent=2))

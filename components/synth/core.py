@@ -1,0 +1,195 @@
+"""Synthetic Cityscapes: a folder in the official layout, with street scenes drawn as polygons.
+
+Cities are split the way Cityscapes splits them, whole cities per split, under the real city names
+of that split. With N cities, val gets round(N/9) and test round(2N/9) (Cityscapes' 3 and 6 of
+27), each at least one, and train the rest, so most frames go to training.
+
+Every frame draws from its own random stream, seeded by (seed, city, frame): the output is
+byte-identical for a seed whatever the number of workers.
+"""
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from cityseg import labels, storage
+from cityseg.synth.render import render
+from cityseg.synth.scene import build_scene, city_style
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+# Cityscapes' own cities per split; a synthetic city borrows the name and never changes split.
+CITIES = {
+    "train": (
+        "aachen", "bochum", "bremen", "cologne", "darmstadt", "dusseldorf", "erfurt", "hamburg", "hanover",
+        "jena", "krefeld", "monchengladbach", "strasbourg", "stuttgart", "tubingen", "ulm", "weimar",
+        "zurich",
+    ),
+    "val": ("frankfurt", "lindau", "munster"),
+    "test": ("berlin", "bielefeld", "bonn", "leverkusen", "mainz", "munich"),
+}  # fmt: skip
+ALL_CITIES = tuple(city for split in SPLITS for city in CITIES[split])
+MIN_CITIES, MAX_CITIES = len(SPLITS), len(ALL_CITIES)
+MIN_HEIGHT, MIN_WIDTH, MAX_SIDE = 32, 64, 4096
+# Cityscapes names the annotated frame of each 30-frame snippet 000019.
+ANNOTATED_FRAME = 19
+SUFFIXES = {
+    "image": "_leftImg8bit.png",
+    "labelIds": "_gtFine_labelIds.png",
+    "color": "_gtFine_color.png",
+    "polygons": "_gtFine_polygons.json",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthConfig:
+    """What to generate: where, how many cities and frames, at what size, from which seed."""
+
+    out: str
+    cities: int = 6
+    frames_per_city: int = 50
+    height: int = 256
+    width: int = 512
+    seed: int = 0
+    workers: int = 1
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field that is out of range."""
+        if not MIN_CITIES <= self.cities <= MAX_CITIES:
+            raise ValueError(
+                f"cities={self.cities}: must be {MIN_CITIES}..{MAX_CITIES}; train, val and test each need "
+                f"a city of their own, and there are {MAX_CITIES} Cityscapes city names"
+            )
+        if self.frames_per_city < 1:
+            raise ValueError(f"frames_per_city={self.frames_per_city}: must be at least 1")
+        if not MIN_HEIGHT <= self.height <= MAX_SIDE:
+            raise ValueError(f"height={self.height}: must be {MIN_HEIGHT}..{MAX_SIDE} pixels")
+        if not MIN_WIDTH <= self.width <= MAX_SIDE:
+            raise ValueError(f"width={self.width}: must be {MIN_WIDTH}..{MAX_SIDE} pixels")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed}: must be non-negative")
+        if self.workers < 1:
+            raise ValueError(f"workers={self.workers}: must be at least 1")
+
+
+def split_cities(count: int) -> dict[str, tuple[str, ...]]:
+    """City names per split: val round(N/9) and test round(2N/9) cities, each at least 1; train the rest."""
+    if not MIN_CITIES <= count <= MAX_CITIES:
+        raise ValueError(f"cities={count}: must be {MIN_CITIES}..{MAX_CITIES}")
+    val = max(1, round(count * len(CITIES["val"]) / MAX_CITIES))
+    test = max(1, round(count * len(CITIES["test"]) / MAX_CITIES))
+    sizes = {"train": count - val - test, "val": val, "test": test}
+    return {split: CITIES[split][: sizes[split]] for split in SPLITS}
+
+
+def frame_stem(city: str, sequence: int) -> str:
+    """The Cityscapes stem of a frame: `{city}_{seq:06d}_{frame:06d}`."""
+    return f"{city}_{sequence:06d}_{ANNOTATED_FRAME:06d}"
+
+
+def frame_paths(root: str | os.PathLike, split: str, city: str, sequence: int) -> dict[str, str]:
+    """The four files of one frame below a Cityscapes root, keyed like SUFFIXES."""
+    stem = frame_stem(city, sequence)
+    return {
+        kind: storage.join(root, "leftImg8bit" if kind == "image" else "gtFine", split, city, stem + suffix)
+        for kind, suffix in SUFFIXES.items()
+    }
+
+
+def render_frame(
+    seed: int, city: str, sequence: int, height: int, width: int
+) -> tuple[dict[str, bytes], np.ndarray]:
+    """The encoded files of one frame and its labelIds image, a pure function of its arguments."""
+    city_index = ALL_CITIES.index(city)
+    style = city_style(np.random.default_rng([seed, 0, city_index]))
+    rng = np.random.default_rng([seed, 1, city_index, sequence])
+    scene = build_scene(rng, style, height, width)
+    return render(scene, height, width, rng)
+
+
+def _write_frame(task: tuple) -> np.ndarray:
+    """Render and write one frame; returns its pixel count per label id (34 ints)."""
+    root, split, city, sequence, seed, height, width = task
+    files, label_ids = render_frame(seed, city, sequence, height, width)
+    paths = frame_paths(root, split, city, sequence)
+    for kind, data in files.items():
+        Path(paths[kind]).write_bytes(data)
+    return np.bincount(label_ids.ravel(), minlength=labels.NUM_LABEL_IDS)
+
+
+def generate(config: SynthConfig) -> dict:
+    """Write a synthetic Cityscapes folder at config.out (replacing an earlier one) and summarise it.
+
+    Returns:
+        {"out", "height", "width", "seed", "frames", "splits": {split: {"cities", "frames"}},
+         "category_share": {category: fraction of all pixels}}.
+
+    Raises:
+        ValueError: a config field is out of range, or `out` is a folder holding something other
+            than a Cityscapes layout (it is never replaced then).
+    """
+    config.validate()
+    _check_replaceable(config.out)
+    cities = split_cities(config.cities)
+    with storage.staged_folder(config.out) as staging:
+        tasks = []
+        for split in SPLITS:
+            for city in cities[split]:
+                for kind in ("leftImg8bit", "gtFine"):
+                    Path(staging, kind, split, city).mkdir(parents=True)
+                tasks.extend(
+                    (str(staging), split, city, sequence, config.seed, config.height, config.width)
+                    for sequence in range(config.frames_per_city)
+                )
+        pixels = np.zeros(labels.NUM_LABEL_IDS, np.int64)
+        with contextlib.ExitStack() as stack:
+            mapper = map
+            if config.workers > 1:
+                pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(config.workers))
+                mapper = functools.partial(pool.map, chunksize=4)
+            for counts in tqdm(mapper(_write_frame, tasks), total=len(tasks), desc="synth", unit="frame"):
+                pixels += counts
+    category_pixels = np.bincount(
+        labels.category_lut()[: labels.NUM_LABEL_IDS], weights=pixels, minlength=labels.NUM_CLASSES
+    )
+    summary = {
+        "out": str(config.out),
+        "height": config.height,
+        "width": config.width,
+        "seed": config.seed,
+        "frames": len(tasks),
+        "splits": {
+            split: {"cities": list(cities[split]), "frames": len(cities[split]) * config.frames_per_city}
+            for split in SPLITS
+        },
+        "category_share": {
+            name: round(float(category_pixels[i] / pixels.sum()), 4)
+            for i, name in enumerate(labels.CATEGORY_NAMES)
+        },
+    }
+    logger.info("wrote %d frames to %s", len(tasks), config.out)
+    return summary
+
+
+def _check_replaceable(out: str) -> None:
+    """Refuse to replace a local folder that is not empty and not a Cityscapes layout."""
+    if storage.is_gcs(out):
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    if path.is_dir():
+        entries = {p.name for p in path.iterdir()}
+        if entries and not entries & {"leftImg8bit", "gtFine"}:
+            raise ValueError(
+                f"{out}: folder holds other files ({', '.join(sorted(entries)[:3])}...); "
+                "choose an empty or new folder, or an earlier synth output to replace"
+            )
