@@ -1,0 +1,114 @@
+"""Remap Cityscapes label ids (0..33) to the 8 cityseg categories, one PNG per frame."""
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cityseg import cityscapes, labels, parallel, storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RemapConfig:
+    """Where the Cityscapes source is, where the category masks go, and how many processes work.
+
+    `workers` None means one per core.
+    """
+
+    cityscapes: str | Path
+    out: str | Path
+    workers: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RemapTask:
+    """One label file of a source and the category mask file to write for it."""
+
+    source: cityscapes.Source
+    label: str
+    out_file: str
+
+
+def category_mask_name(split: str, city: str, stem: str) -> str:
+    """Path of a frame's category mask relative to the remap output folder."""
+    return f"{split}/{city}/{stem}{cityscapes.CATEGORY_SUFFIX}"
+
+
+def remap_label_ids(label_ids: np.ndarray, where: str, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label-id mask -> (category-id mask, pixels per category).
+
+    Raises:
+        ValueError: naming `where`, when the mask holds ids outside 0..33.
+    """
+    # One histogram serves both the range check and the category pixel counts, so the frame's
+    # pixels are touched only by it and by the LUT.
+    histogram = cv2.calcHist([label_ids], [0], None, [256], [0, 256]).reshape(-1).astype(np.int64)
+    bad = np.flatnonzero(histogram[labels.NUM_LABEL_IDS :]) + labels.NUM_LABEL_IDS
+    if bad.size:
+        raise ValueError(
+            f"{where}: label ids must be 0..{labels.NUM_LABEL_IDS - 1}, found {', '.join(map(str, bad[:10]))}"
+        )
+    counts = np.bincount(
+        lut[: labels.NUM_LABEL_IDS], weights=histogram[: labels.NUM_LABEL_IDS], minlength=labels.NUM_CLASSES
+    ).astype(np.int64)
+    return cv2.LUT(label_ids, lut), counts
+
+
+def remap_frame(task: RemapTask) -> np.ndarray:
+    """Read, check and remap one label file, write its category mask; returns pixels per category."""
+    where = task.source.where(task.label)
+    label_ids = cityscapes.decode_mask(task.source.read(task.label), where)
+    categories, counts = remap_label_ids(label_ids, where, labels.category_lut())
+    ok, png = cv2.imencode(".png", categories, cityscapes.MASK_PNG_PARAMS)
+    if not ok:
+        raise ValueError(f"{where}: OpenCV could not encode the category mask")
+    Path(task.out_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(task.out_file).write_bytes(png.tobytes())
+    return counts
+
+
+def remap(config: RemapConfig) -> dict:
+    """Write `out/{split}/{city}/{stem}_gtFine_categoryIds.png` for every frame of the source.
+
+    Every label is checked while it is remapped; the output folder appears only when all frames
+    succeed.
+
+    Returns:
+        Summary: source, out, frames per split, pixels per category per split, pixel share per category.
+
+    Raises:
+        ValueError: naming the file, for bad or missing input (see `cityscapes.find_frames` and
+            `cityscapes.decode_mask`), or ids outside 0..33.
+    """
+    with cityscapes.open_source(config.cityscapes) as source:
+        frames = cityscapes.find_frames(source)
+        log.info("%s: %d frames", source.location, len(frames))
+        with storage.staged_folder(config.out) as staging:
+            tasks = [
+                RemapTask(
+                    source,
+                    frame.label,
+                    str(staging / category_mask_name(frame.split, frame.city, frame.stem)),
+                )
+                for frame in frames
+            ]
+            counts = list(parallel.map_in_processes(remap_frame, tasks, config.workers, desc="remap"))
+    frames_per_split: dict[str, int] = {}
+    pixels_per_split: dict[str, np.ndarray] = {}
+    for frame, frame_counts in zip(frames, counts, strict=True):
+        frames_per_split[frame.split] = frames_per_split.get(frame.split, 0) + 1
+        pixels_per_split[frame.split] = pixels_per_split.get(frame.split, 0) + frame_counts
+    total = sum(pixels_per_split.values())
+    return {
+        "source": str(config.cityscapes),
+        "out": str(config.out),
+        "frames": frames_per_split,
+        "category_pixels": {split: pixels.tolist() for split, pixels in pixels_per_split.items()},
+        "pixel_share": {
+            name: float(total[i] / max(1, total.sum())) for i, name in enumerate(labels.CATEGORY_NAMES)
+        },
+    }

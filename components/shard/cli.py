@@ -1,0 +1,33 @@
+"""`cityseg shard`: argv -> ShardConfig -> write_shards, then examples per split."""
+
+import click
+
+
+@click.command()
+@click.option(
+    "--cityscapes", "src", required=True, help="Cityscapes root, folder of the two zips, or gs:// prefix."
+)
+@click.option("--categories", required=True, help="Category masks written by `cityseg remap`.")
+@click.option("--out", required=True, help="Output folder (or gs:// prefix) for shards and manifest.json.")
+@click.option("--shards", type=click.IntRange(min=1), default=4, show_default=True, help="Shards per split.")
+@click.option(
+    "--height", type=click.IntRange(min=1), default=256, show_default=True, help="Stored image height."
+)
+@click.option(
+    "--width", type=click.IntRange(min=1), default=512, show_default=True, help="Stored image width."
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes.  [default: one per core]")
+def shard(
+    *, src: str, categories: str, out: str, shards: int, height: int, width: int, workers: int | None
+) -> None:
+    """Write TFRecord shards OUT/{split}-{i:05d}-of-{n:05d}.tfrecord, manifest.json and TFDS metadata."""
+    from cityseg.shard.core import ShardConfig, write_shards
+
+    config = ShardConfig(src, categories, out, shards=shards, height=height, width=width, workers=workers)
+    try:
+        manifest = write_shards(config)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    for split, info in manifest["splits"].items():
+        click.echo(f"{split}: {info['examples']} examples in {len(info['shards'])} shards")
+    click.echo(f"{out} ({height}x{width}), content hash {manifest['content_hash'][:12]}")
