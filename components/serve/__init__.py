@@ -1,1 +1,1 @@
-"""serve step."""
+"""Serving: the prediction API (`cityseg serve`) and the web app (`cityseg app`)."""

@@ -1,0 +1,181 @@
+"""The served model: loaded in the background, and swapped when the registry alias it follows moves.
+
+Requests read `ModelWatcher.current` once and keep that `ServedModel` until they answer, so a swap
+(one reference assignment, after the new model is loaded and warmed up) never drops or mixes a
+request: requests in flight finish on the old model, new ones start on the new one.
+"""
+
+import dataclasses
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from cityseg import modelstore, tracking
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedModel:
+    """A loaded model ready to predict, with what `/model` reports about it."""
+
+    name: str
+    version: str | None
+    ref: str
+    run_id: str | None
+    input_size: tuple[int | None, int | None]
+    loaded_at: str
+    predict: Callable[[np.ndarray], np.ndarray] = dataclasses.field(repr=False, compare=False)
+
+    def info(self) -> dict:
+        """What `/model` answers."""
+        height, width = self.input_size
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "run_id": self.run_id,
+            "input_height": height,
+            "input_width": width,
+            "loaded_at": self.loaded_at,
+        }
+
+
+def mask_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
+    """A function HxWx3 uint8 RGB image (any size) -> HxW uint8 category ids, as one compiled graph.
+
+    The resizing is the evaluator's (`cityseg.evaluate.core`): to the model's input size by area
+    averaging when shrinking (as the input pipeline does) and bilinear otherwise, argmax, then
+    nearest back to the image's size; so the API and the evaluation predict the same mask for the
+    same picture. Only the uint8 mask leaves the graph.
+    """
+    import tensorflow as tf
+
+    height, width = model.input_shape[1:3]
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
+    def infer(image):
+        size = tf.shape(image)[1:3]
+        model_size = tf.stack([height or size[0], width or size[1]])
+        batch = tf.cast(image, tf.float32) / 255.0
+        if tf.reduce_all(model_size <= size):
+            batch = tf.image.resize(batch, model_size, method="area")
+        else:
+            batch = tf.image.resize(batch, model_size, method="bilinear")
+        # The branches hide the static shape; give it back so that the model sees its own size.
+        batch = tf.ensure_shape(batch, [1, height, width, 3])
+        classes = tf.argmax(model(batch, training=False), axis=-1, output_type=tf.int32)
+        classes = tf.image.resize(classes[..., None], size, method="nearest")[..., 0]
+        return tf.cast(classes, tf.uint8)
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return infer(image[None]).numpy()[0]
+
+    return predict
+
+
+def load_served_model(ref: str, cache_dir: str) -> ServedModel:
+    """Load `ref` through `cityseg.modelstore`, compile its predict function and run it once."""
+    loaded = modelstore.load(ref, cache_dir)
+    predict = mask_predictor(loaded.model)
+    height, width = loaded.input_size
+    # The first call traces the graph; do it now so that no request pays for it.
+    predict(np.zeros((height or 32, width or 32, 3), np.uint8))
+    return ServedModel(
+        name=loaded.registered_name or loaded.train_info.get("model") or loaded.model.name,
+        version=loaded.version,
+        ref=ref,
+        run_id=loaded.run_id,
+        input_size=(height, width),
+        loaded_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        predict=predict,
+    )
+
+
+class ModelWatcher:
+    """Keeps the model named by `ref` loaded; for a `models:/<name>@<alias>` ref, follows the alias.
+
+    A background thread loads the model, then (alias refs only) asks the registry every
+    `poll_seconds` which version the alias points at and loads that version when it changed.
+    Failures are logged, kept in `error` for `/readyz`, and retried at the next poll; the model in
+    service stays in service meanwhile.
+    """
+
+    def __init__(
+        self,
+        ref: str,
+        poll_seconds: float,
+        tracking_uri: str | None = None,
+        cache_dir: str = str(modelstore.DEFAULT_CACHE_DIR),
+    ) -> None:
+        self.ref = ref
+        self.poll_seconds = poll_seconds
+        self.tracking_uri = tracking_uri
+        self.cache_dir = cache_dir
+        self.current: ServedModel | None = None
+        self.error: str | None = None
+        self.swaps = 0
+        parsed = modelstore.parse_mlflow_uri(ref) if modelstore.is_mlflow_uri(ref) else None
+        self._alias = (parsed.name, parsed.alias) if parsed is not None and parsed.alias else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start loading (and, for an alias ref, watching) in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop watching; a load in progress finishes first."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception as err:  # a background thread has no caller to raise to: report and retry
+                self.error = f"{type(err).__name__}: {err}"
+                log.exception("loading %s failed; retrying in %gs", self.ref, self.poll_seconds)
+            if self.current is not None and self._alias is None:
+                return
+            self._stop.wait(self.poll_seconds)
+
+    def target(self) -> tuple[str, str | None]:
+        """The reference to load now and its registry version: an alias is resolved to its current version."""
+        if self._alias is None:
+            return self.ref, None
+        name, alias = self._alias
+        version = str(modelstore.resolve_version(name, alias=alias).version)
+        return f"models:/{name}/{version}", version
+
+    def refresh(self) -> bool:
+        """Load the model if none is served yet or the alias moved; True when a model was (re)loaded."""
+        if modelstore.is_mlflow_uri(self.ref):
+            tracking.connect(self.tracking_uri)
+        ref, version = self.target()
+        current = self.current
+        if current is not None and (self._alias is None or current.version == version):
+            return False
+        started = time.perf_counter()
+        served = load_served_model(ref, self.cache_dir)
+        if self._alias is not None:
+            # Keep the alias in the name users see, and the version the registry resolved it to.
+            served = dataclasses.replace(served, ref=self.ref, version=version)
+        self.current = served
+        self.error = None
+        if current is not None:
+            self.swaps += 1
+        log.info(
+            "serving %s version %s (%s), loaded in %.1fs",
+            served.name,
+            served.version,
+            ref,
+            time.perf_counter() - started,
+        )
+        return True
