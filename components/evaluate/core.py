@@ -1,0 +1,250 @@
+"""Score a model on one split of the shards the way Cityscapes scores it, from one confusion matrix.
+
+The 8x8 confusion matrix is accumulated over every pixel of the split and the scores come from it
+once (`cityseg.metrics`), never as an average of per-image or per-batch scores. Images whose size
+differs from the model's input are resized for inference and the predicted category ids are
+scaled back (nearest) to label resolution, so scores are always computed against the labels as
+stored.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from cityseg import metrics, storage
+from cityseg.evaluate import report
+from cityseg.labels import NUM_CLASSES
+from cityseg.modelstore import LoadedModel, is_mlflow_uri, load
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+CONFUSION_PNG = "confusion_matrix.png"
+PER_CATEGORY_PNG = "per_category.png"
+REPORT_HTML = "report.html"
+MLFLOW_ARTIFACT_DIR = "evaluation"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """What to score, on which data, and where the results go.
+
+    Attributes:
+        data: shards folder (local or gs://) with manifest.json.
+        model: model folder, `.keras` file or MLflow URI (see `cityseg.modelstore`).
+        out: folder (local or gs://) for metrics.json, the PNGs and report.html.
+        split: the split to score.
+        batch_size: images per inference call; latency is per image at this batch size.
+        samples: triptychs shown in the report (the first images of the split).
+        log_to_mlflow: log eval_* metrics and the files to the model's MLflow run, when it has one.
+        tracking_uri: MLflow store; None means MLFLOW_TRACKING_URI or the local default.
+        cache_dir: where MLflow models are downloaded to.
+    """
+
+    data: str
+    model: str
+    out: str
+    split: str = "val"
+    batch_size: int = 8
+    samples: int = 6
+    log_to_mlflow: bool = True
+    tracking_uri: str | None = None
+    cache_dir: str = "work/model_cache"
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.samples < 0:
+            raise ValueError(f"samples must not be negative, got {self.samples}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPredictions:
+    """What one pass over a split leaves: the confusion matrix, timing and the first few examples."""
+
+    confusion: np.ndarray
+    examples: int
+    inference_s: float
+    images: np.ndarray
+    true_masks: np.ndarray
+    predicted_masks: np.ndarray
+
+
+def _predictor(model, label_size: tuple[int, int]):
+    """A compiled function: images at label size -> predicted category ids (uint8) at label size."""
+    import tensorflow as tf
+
+    height, width = model.input_shape[1:3]
+    model_size = (height or label_size[0], width or label_size[1])
+    resize = tuple(model_size) != tuple(label_size)
+    # Area averaging when shrinking, as the input pipeline resizes; bilinear when enlarging.
+    shrink = model_size[0] <= label_size[0] and model_size[1] <= label_size[1]
+    method = "area" if shrink else "bilinear"
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *label_size, 3), tf.float32)], autograph=False)
+    def predict(images):
+        if resize:
+            images = tf.image.resize(images, model_size, method=method)
+        classes = tf.argmax(model(images, training=False), axis=-1, output_type=tf.int32)
+        if resize:
+            classes = tf.image.resize(classes[..., None], label_size, method="nearest")[..., 0]
+        return tf.cast(classes, tf.uint8)
+
+    # Trace now, so that graph building stays out of the latency figure.
+    predict.get_concrete_function()
+    return predict
+
+
+def predict_split(
+    loaded: LoadedModel, data: str, split: str, batch_size: int = 8, keep: int = 6
+) -> SplitPredictions:
+    """Run the model over every example of `split` and accumulate one 8x8 confusion matrix.
+
+    Raises:
+        ValueError: the shards have no such split, or it is empty.
+    """
+    from cityseg.dataset import load_manifest, make_dataset
+
+    manifest = load_manifest(data)
+    splits = manifest.get("splits", {})
+    if split not in splits or not splits[split].get("examples"):
+        known = ", ".join(name for name, s in splits.items() if s.get("examples")) or "none"
+        raise ValueError(f"{data}: no examples in split {split!r} (splits with examples: {known})")
+    label_size = (int(manifest["height"]), int(manifest["width"]))
+    predict = _predictor(loaded.model, label_size)
+    dataset = make_dataset(data, split, batch_size)
+
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    kept_images, kept_true, kept_pred = [], [], []
+    examples, inference_s = 0, 0.0
+    total = math.ceil(splits[split]["examples"] / batch_size)
+    for images, masks in tqdm(dataset, total=total, desc=f"evaluate {split}", unit="batch"):
+        start = time.perf_counter()
+        predicted = predict(images).numpy()
+        inference_s += time.perf_counter() - start
+        true = masks.numpy()
+        confusion += metrics.confusion_matrix(true, predicted)
+        examples += len(true)
+        if sum(len(x) for x in kept_images) < keep:
+            kept_images.append((images.numpy() * 255).round().astype(np.uint8))
+            kept_true.append(true.astype(np.uint8))
+            kept_pred.append(predicted)
+    empty = np.zeros((0, *label_size), dtype=np.uint8)
+    return SplitPredictions(
+        confusion=confusion,
+        examples=examples,
+        inference_s=inference_s,
+        images=np.concatenate(kept_images)[:keep] if kept_images else np.zeros((0, *label_size, 3), np.uint8),
+        true_masks=np.concatenate(kept_true)[:keep] if kept_true else empty,
+        predicted_masks=np.concatenate(kept_pred)[:keep] if kept_pred else empty,
+    )
+
+
+def score(loaded: LoadedModel, data: str, split: str, batch_size: int = 8) -> dict:
+    """The metrics of `loaded` on `split`: `cityseg.metrics.scores` plus size, timing and the matrix."""
+    result = predict_split(loaded, data, split, batch_size, keep=0)
+    return _metrics(result, split)
+
+
+def _metrics(result: SplitPredictions, split: str) -> dict:
+    seconds = max(result.inference_s, 1e-9)
+    return {
+        **metrics.scores(result.confusion),
+        "latency_ms_per_image": 1000.0 * seconds / result.examples,
+        "images_per_s": result.examples / seconds,
+        "split": split,
+        "examples": result.examples,
+        "confusion_matrix": result.confusion.tolist(),
+    }
+
+
+def _check_run(run_id: str) -> None:
+    """Fail before the evaluation, not after it, when the model's run is not in the tracking store."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+    except MlflowException as err:
+        raise ValueError(
+            f"MLflow run {run_id} of the model is not in {mlflow.get_tracking_uri()}; point "
+            f"--tracking-uri at the store that trained it, or pass --no-mlflow"
+        ) from err
+
+
+def _log_to_mlflow(run_id: str, scores: dict, files: dict[str, bytes]) -> None:
+    """Log eval_* metrics and the report files to an existing run (the run that trained the model)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    timestamp = int(time.time() * 1000)
+    values = [
+        mlflow.entities.Metric(f"eval_{key}", float(value), timestamp, 0)
+        for key, value in scores.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and value is not None
+    ]
+    client.log_batch(run_id, metrics=values, tags=[mlflow.entities.RunTag("eval_split", scores["split"])])
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in files.items():
+            Path(folder, name).write_bytes(data)
+        client.log_artifacts(run_id, folder, artifact_path=MLFLOW_ARTIFACT_DIR)
+
+
+def evaluate(config: EvaluateConfig) -> dict:
+    """Score `config.model` on `config.split` and write metrics.json, two PNGs and report.html.
+
+    Returns:
+        The metrics written to metrics.json.
+
+    Raises:
+        ValueError: bad model, shards or split (the message names which).
+    """
+    from cityseg import tracking
+    from cityseg.dataset import load_manifest
+
+    if is_mlflow_uri(config.model):
+        tracking.connect(config.tracking_uri)
+    loaded = load(config.model, cache_dir=config.cache_dir)
+    log_run = loaded.run_id if config.log_to_mlflow else None
+    if log_run:
+        tracking.connect(config.tracking_uri)
+        _check_run(log_run)
+    elif config.log_to_mlflow:
+        log.info("%s has no MLflow run; the metrics go to %s only", config.model, config.out)
+    log.info("evaluating %s on %s/%s", config.model, config.data, config.split)
+    result = predict_split(loaded, config.data, config.split, config.batch_size, keep=config.samples)
+    scores = {
+        **_metrics(result, config.split),
+        "model_ref": config.model,
+        "model_version": loaded.version,
+        "mlflow_run_id": loaded.run_id,
+        "data_manifest_hash": load_manifest(config.data).get("content_hash"),
+        "batch_size": config.batch_size,
+    }
+    files = {
+        CONFUSION_PNG: report.confusion_matrix_png(result.confusion),
+        PER_CATEGORY_PNG: report.per_category_png(scores),
+    }
+    files[REPORT_HTML] = report.report_html(
+        scores,
+        result.images,
+        result.true_masks,
+        result.predicted_masks,
+        confusion_png=files[CONFUSION_PNG],
+        per_category_png=files[PER_CATEGORY_PNG],
+    ).encode("utf-8")
+    for name, data in files.items():
+        storage.write_bytes(storage.join(config.out, name), data)
+    # metrics.json last: its presence says the evaluation folder is complete.
+    storage.write_text(storage.join(config.out, METRICS_FILE), json.dumps(scores, indent=2) + "\n")
+    if log_run:
+        _log_to_mlflow(log_run, scores, files)
+        log.info("logged eval_* metrics to MLflow run %s", log_run)
+    return scores

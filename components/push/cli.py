@@ -1,0 +1,99 @@
+"""`cityseg push`, `cityseg promote` and `cityseg rollback`: launchers over `cityseg.push.core`."""
+
+import click
+
+_ERRORS = (ValueError, ConnectionError, TimeoutError)
+
+
+def _aliases(aliases: dict[str, str]) -> str:
+    return ", ".join(f"@{alias} -> v{version}" for alias, version in sorted(aliases.items())) or "no aliases"
+
+
+@click.command()
+@click.option(
+    "--model", required=True, help="Model folder from `cityseg train`, or runs:/id/model, models:/name/N."
+)
+@click.option("--metrics", required=True, help="metrics.json written by `cityseg evaluate`.")
+@click.option(
+    "--data", required=True, help="The shards the metrics came from; the champion is re-scored on them."
+)
+@click.option("--name", default="cityseg", show_default=True, help="Registered model name.")
+@click.option(
+    "--min-dice", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Absolute gate."
+)
+@click.option(
+    "--min-improvement",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(-1, 1),
+    help="Change gate: required mean_dice gain over @champion.",
+)
+@click.option(
+    "--serving-dir", default=None, help="Folder or gs:// prefix for the blessed SavedModel (<version>/)."
+)
+@click.option("--kfp-run-id", default=None, help="Tagged on the version (default: KFP_RUN_ID).")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
+)
+def push(**options):
+    """Register a model and make it @champion only if it passes the absolute and the change gate."""
+    from cityseg.push.core import PushConfig
+    from cityseg.push.core import push as push_model
+
+    try:
+        result = push_model(PushConfig(**options))
+    except _ERRORS as err:
+        raise click.ClickException(str(err)) from err
+    verdict = "BLESSED" if result.blessed else "NOT BLESSED (aliases unchanged)"
+    click.echo(f"{options['name']} v{result.version}: {verdict}: {result.reason}")
+    click.echo(f"aliases: {_aliases(result.model_aliases)}")
+    if result.serving_path:
+        click.echo(f"serving copy: {result.serving_path}")
+
+
+@click.command()
+@click.option(
+    "--version", "version", required=True, type=click.IntRange(min=1), help="Version to make @champion."
+)
+@click.option("--reason", required=True, help="Why, recorded as a tag.")
+@click.option(
+    "--user", default=None, help="Who, recorded as a tag (default: CITYSEG_USER or the login name)."
+)
+@click.option("--name", default="cityseg", show_default=True, help="Registered model name.")
+@click.option(
+    "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
+)
+def promote(version, reason, user, name, tracking_uri):
+    """Make a registered version @champion by hand; the old champion becomes @previous."""
+    from cityseg import tracking
+    from cityseg.push.core import promote as promote_version
+
+    try:
+        tracking.connect(tracking_uri)
+        aliases = promote_version(name, version, reason=reason, user=user)
+    except _ERRORS as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{name}: {_aliases(aliases)}")
+
+
+@click.command()
+@click.option("--reason", required=True, help="Why, recorded as a tag.")
+@click.option(
+    "--user", default=None, help="Who, recorded as a tag (default: CITYSEG_USER or the login name)."
+)
+@click.option("--name", default="cityseg", show_default=True, help="Registered model name.")
+@click.option(
+    "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
+)
+def rollback(reason, user, name, tracking_uri):
+    """Put @champion back on @previous (the demoted version becomes @previous)."""
+    from cityseg import tracking
+    from cityseg.push.core import rollback as rollback_champion
+
+    try:
+        tracking.connect(tracking_uri)
+        aliases = rollback_champion(name, reason=reason, user=user)
+    except _ERRORS as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{name}: {_aliases(aliases)}")
