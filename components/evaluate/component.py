@@ -1,0 +1,48 @@
+"""KFP interface of the evaluate step."""
+
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from cityseg.pipelines import images
+
+
+@images.component("evaluate")
+def evaluate(
+    *,
+    shards: Input[Dataset],
+    model: Input[Model],
+    evaluation: Output[Dataset],
+    metrics: Output[Metrics],
+    confusion: Output[ClassificationMetrics],
+    report: Output[HTML],
+    split: str = "val",
+    mlflow_tracking_uri: str = "",
+) -> float:
+    """Score the model on one split from a single 8x8 confusion matrix (Cityscapes category IoU/Dice).
+
+    Args:
+        shards: the TFRecord shards.
+        model: the trained model folder.
+        evaluation: metrics.json, confusion_matrix.png, per_category.png and report.html.
+        metrics: mean_dice, mean_iou, per-category IoU/Dice, pixel accuracy, latency.
+        confusion: the confusion matrix over the 8 categories.
+        report: the HTML report with sample predictions.
+        split: the split to score.
+        mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
+    Returns:
+        mean_dice over the 7 non-void categories.
+    """
+    from cityseg.evaluate.core import EvaluateConfig
+    from cityseg.evaluate.core import evaluate as score
+    from cityseg.pipelines.artifacts import publish_evaluation
+
+    scores = score(
+        EvaluateConfig(
+            data=shards.path,
+            model=model.path,
+            out=evaluation.path,
+            split=split,
+            tracking_uri=mlflow_tracking_uri or None,
+        )
+    )
+    publish_evaluation(scores, evaluation.path, metrics, confusion, report)
+    return scores["mean_dice"]

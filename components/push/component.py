@@ -1,0 +1,55 @@
+"""KFP interface of the push step (the blessing gate)."""
+
+from typing import NamedTuple
+
+from kfp.dsl import Dataset, Input, Model
+
+from cityseg.pipelines import images
+
+
+@images.component("push")
+def push(
+    *,
+    model: Input[Model],
+    evaluation: Input[Dataset],
+    shards: Input[Dataset],
+    registered_model: str = "cityseg",
+    min_dice: float = 0.8,
+    min_improvement: float = 0.0,
+    serving_dir: str = "",
+    mlflow_tracking_uri: str = "",
+    run_id: str = "",
+) -> NamedTuple("PushOutputs", [("blessed", bool), ("version", str), ("aliases", str), ("reason", str)]):
+    """Register the model and promote it to @champion only if it passes the absolute and the change gate.
+
+    Args:
+        model: the trained model folder.
+        evaluation: the evaluation folder holding metrics.json.
+        shards: the shards the model was scored on (the champion is re-scored on the same split).
+        registered_model: MLflow registered model name.
+        min_dice: absolute gate on mean_dice.
+        min_improvement: required gain of mean_dice over the current champion.
+        serving_dir: where a blessed SavedModel is copied (folder or gs://); empty skips the copy.
+        mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
+        run_id: the KFP run id, tagged on the model version.
+    Returns:
+        blessed, the registered version, the aliases it holds, and the reason of the decision.
+    """
+    from cityseg.pipelines.artifacts import push_outputs
+    from cityseg.push.core import PushConfig
+    from cityseg.push.core import push as push_model
+
+    result = push_model(
+        PushConfig(
+            model=model.path,
+            metrics=f"{evaluation.path}/metrics.json",
+            data=shards.path,
+            name=registered_model,
+            min_dice=min_dice,
+            min_improvement=min_improvement,
+            serving_dir=serving_dir or None,
+            tracking_uri=mlflow_tracking_uri or None,
+            kfp_run_id=run_id or None,
+        )
+    )
+    return push_outputs(result)

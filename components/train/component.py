@@ -1,0 +1,82 @@
+"""KFP interface of the train step."""
+
+from kfp.dsl import Dataset, Input, Model, Output
+
+from cityseg.pipelines import images
+
+
+@images.component("train")
+def train(
+    *,
+    shards: Input[Dataset],
+    model: Output[Model],
+    model_name: str = "unet_mini",
+    loss: str = "ce_dice",
+    epochs: int = 12,
+    batch_size: int = 8,
+    height: int = 128,
+    width: int = 256,
+    learning_rate: float = 0.002,
+    class_weighting: str = "none",
+    workers: int = 1,
+    gpus_per_worker: int = 1,
+    launcher: str = "local",
+    image: str = "",
+    checkpoint_root: str = "",
+    mlflow_tracking_uri: str = "",
+    mlflow_experiment: str = "cityseg",
+    seed: int = 0,
+    run_id: str = "",
+    augment: str = "flip,scale_crop",
+    parent_run_id: str = "",
+) -> None:
+    """Train a segmentation model (Keras) on the shards, tracked in MLflow; resumes from its checkpoints.
+
+    Args:
+        shards: the TFRecord shards.
+        model: model.keras, saved_model/, tflite/, history.json, curves.png and train_info.json.
+        model_name: unet_mini, unet, mobilenetv2_unet or deeplabv3plus.
+        loss: ce, dice, ce_dice or focal.
+        epochs: training epochs.
+        batch_size: batch size per replica.
+        height: training height.
+        width: training width.
+        learning_rate: initial learning rate (cosine decay).
+        class_weighting: none, median or inverse_log, from the shards' category pixel counts.
+        workers: training workers (MultiWorkerMirroredStrategy when more than one).
+        gpus_per_worker: GPUs per worker of a TFJob.
+        launcher: "local" runs workers as processes here, "tfjob" as a Kubeflow TFJob.
+        image: the image TFJob workers run.
+        checkpoint_root: volume shared across retries; empty keeps the checkpoints in the output.
+        mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
+        mlflow_experiment: MLflow experiment name.
+        seed: random seed.
+        run_id: the KFP run id, tagged on the MLflow run and naming the checkpoint folder.
+        augment: comma-separated augmentations (flip, scale_crop, color_jitter, noise, rotate).
+        parent_run_id: MLflow run this run nests under (a comparison sweep's parent run); empty for none.
+    """
+    from cityseg.pipelines.launch import Launch, train_model
+    from cityseg.train.core import TrainConfig
+
+    config = TrainConfig(
+        data=shards.path,
+        out=model.path,
+        model=model_name,
+        loss=loss,
+        epochs=epochs,
+        batch_size=batch_size,
+        height=height,
+        width=width,
+        learning_rate=learning_rate,
+        class_weighting=class_weighting,
+        seed=seed,
+        experiment=mlflow_experiment,
+        tracking_uri=mlflow_tracking_uri or None,
+        kfp_run_id=run_id or None,
+        augment=tuple(name for name in augment.split(",") if name),
+        parent_run_id=parent_run_id or None,
+    )
+    info = train_model(config, Launch(workers, launcher, gpus_per_worker, image, checkpoint_root, shards.uri))
+    model.metadata.update(
+        {key: info[key] for key in ("model", "loss", "num_params", "epochs_run", "training_time_s")}
+    )

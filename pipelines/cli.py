@@ -1,0 +1,199 @@
+"""`cityseg run | compile | submit | schedule`: the pipeline commands, thin over local.py and client.py.
+
+`cityseg run` takes every pipeline parameter as a flag of the same name (underscores become
+dashes); the flags, defaults and help texts come from the pipeline definition itself.
+"""
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from cityseg import tracking
+from cityseg.pipelines import images
+
+# KFP parameter types as the pipeline's InputSpecs name them.
+CLICK_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
+
+
+def _inputs() -> dict:
+    from cityseg.pipelines.local import pipeline_inputs
+
+    return pipeline_inputs()
+
+
+def _click_type(spec) -> type:
+    return CLICK_TYPES[spec.type]
+
+
+def pipeline_options(command):
+    """Add one `--name` option per pipeline parameter, with its default and its description."""
+    for name, spec in reversed(_inputs().items()):
+        flag = "--" + name.replace("_", "-")
+        command = click.option(
+            flag, name, type=_click_type(spec), default=spec.default, show_default=True, help=spec.description
+        )(command)
+    return command
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """`k=v` pairs -> typed pipeline arguments.
+
+    Raises:
+        click.BadParameter: a pair without `=`, an unknown parameter, or a value of the wrong type.
+    """
+    inputs = _inputs()
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--param")
+        if key not in inputs:
+            raise click.BadParameter(
+                f"unknown pipeline parameter {key!r}; known: {', '.join(inputs)}", param_hint="--param"
+            )
+        kind = _click_type(inputs[key])
+        try:
+            params[key] = kind(value) if kind is not bool else value.lower() in ("1", "true", "yes")
+        except ValueError as err:
+            raise click.BadParameter(
+                f"{key}: {value!r} is not a {kind.__name__}", param_hint="--param"
+            ) from err
+    return params
+
+
+@click.command()
+@pipeline_options
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=tracking.DEFAULT_WORK_DIR,
+    show_default=True,
+    help="Folder for the pipeline root, the local cache and the MLflow store.",
+)
+def run(work_dir: Path, **params) -> None:
+    """Run the whole training pipeline locally (kfp.local) and print a summary."""
+    from cityseg.pipelines.local import format_summary, run_local
+    from cityseg.pipelines.validation import ParameterError
+
+    try:
+        summary = run_local(params, work_dir)
+    except ParameterError as err:
+        flags = " / ".join("--" + part.replace("_", "-") for part in err.param.split("/"))
+        raise click.BadParameter(str(err).split(": ", 1)[1], param_hint=flags) from err
+    except (RuntimeError, tracking.TrackingUnavailableError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(format_summary(summary))
+
+
+def _registry_options(command):
+    command = click.option("--tag", default=images.DEFAULT_TAG, show_default=True, help="Image tag.")(command)
+    return click.option(
+        "--registry",
+        default=images.DEFAULT_REGISTRY,
+        show_default=True,
+        help="Registry of the component images.",
+    )(command)
+
+
+@click.command("compile")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("pipeline.yaml"), show_default=True
+)
+@click.option(
+    "--pipeline", "name", type=click.Choice(["training", "compare"]), default="training", show_default=True
+)
+@_registry_options
+def compile_(out: Path, name: str, registry: str, tag: str) -> None:
+    """Compile a pipeline to the IR YAML that the KFP UI uploads."""
+    from cityseg.pipelines.client import compile_pipeline
+
+    click.echo(f"wrote {compile_pipeline(name, out, registry, tag)}")
+
+
+def _package(package: Path | None, name: str, registry: str, tag: str, tmp: str) -> Path:
+    if package is not None:
+        return package
+    from cityseg.pipelines.client import compile_pipeline
+
+    return compile_pipeline(name, Path(tmp) / "pipeline.yaml", registry, tag)
+
+
+_host = click.option("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080.")
+_params = click.option(
+    "--param", "pairs", multiple=True, metavar="KEY=VALUE", help="A pipeline argument; repeatable."
+)
+_experiment = click.option("--experiment", default="cityseg", show_default=True, help="KFP experiment.")
+_pipeline = click.option(
+    "--pipeline", "name", type=click.Choice(["training", "compare"]), default="training", show_default=True
+)
+_package_option = click.option(
+    "--package",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A compiled pipeline YAML; default: compile --pipeline now.",
+)
+
+
+@click.command()
+@_host
+@_params
+@_experiment
+@_pipeline
+@_package_option
+@click.option("--run-name", default=None, help="Display name of the run.")
+@_registry_options
+def submit(*, host, pairs, experiment, name, package, run_name, registry, tag) -> None:
+    """Start a run of the pipeline on a KFP cluster."""
+    from cityseg.pipelines.client import submit as submit_run
+
+    params = parse_params(pairs)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_id = submit_run(host, _package(package, name, registry, tag, tmp), params, experiment, run_name)
+    click.echo(f"submitted run {run_id}: {host.rstrip('/')}/#/runs/details/{run_id}")
+
+
+@click.command()
+@_host
+@click.option("--cron", help='6 fields, seconds first: "0 0 3 * * 1" is every Monday at 03:00.')
+@click.option("--list", "list_", is_flag=True, help="List the recurring runs.")
+@click.option("--delete", "delete_id", metavar="ID", help="Delete the recurring run ID.")
+@click.option(
+    "--name", "job_name", default="cityseg-retraining", show_default=True, help="Recurring run name."
+)
+@_params
+@_experiment
+@_pipeline
+@_package_option
+@_registry_options
+def schedule(
+    *, host, cron, list_, delete_id, job_name, pairs, experiment, name, package, registry, tag
+) -> None:
+    """Schedule recurring retraining on a KFP cluster, list the schedules, or delete one."""
+    from cityseg.pipelines import client
+
+    if sum(bool(x) for x in (cron, list_, delete_id)) != 1:
+        raise click.UsageError("give exactly one of --cron, --list and --delete")
+    if list_:
+        for item in client.list_schedules(host):
+            click.echo(f"{item['id']}  {item['name']}  {item['cron']}  {item['status']}")
+        return
+    if delete_id:
+        client.delete_schedule(host, delete_id)
+        click.echo(f"deleted recurring run {delete_id}")
+        return
+    try:
+        cron = client.validate_cron(cron)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--cron") from err
+    params = parse_params(pairs)
+    with tempfile.TemporaryDirectory() as tmp:
+        recurring_id = client.schedule(
+            host,
+            _package(package, name, registry, tag, tmp),
+            cron,
+            params=params,
+            experiment=experiment,
+            name=job_name,
+        )
+    click.echo(f"scheduled {job_name} ({cron}): recurring run {recurring_id}")

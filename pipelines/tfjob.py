@@ -1,0 +1,179 @@
+"""Multi-worker training on the cluster as a Kubeflow TFJob (kubeflow.org/v1), through the Kubernetes client.
+
+The training operator gives every worker pod a `TF_CONFIG`; the pods run the same `cityseg train`
+entry point as a local run, which picks MultiWorkerMirroredStrategy from it. Worker 0 is the chief
+and writes the model. The KFP train task creates the job, streams its conditions, and fails with
+the operator's message when the job fails.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
+# Exit codes 130/137/143 (signals, e.g. a preempted spot node) are retried, code 1 (a bug) is not.
+RESTART_POLICY = "ExitCode"
+# No Istio sidecar (it keeps a finished worker pod alive); the GCS FUSE sidecar for the checkpoint volume.
+POD_ANNOTATIONS = {"sidecar.istio.io/inject": "false", "gke-gcsfuse/volumes": "true"}
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+@dataclass(frozen=True)
+class TFJobSpec:
+    """What the TFJob runs and on what: N identical GPU workers of one image."""
+
+    name: str
+    image: str
+    command: Sequence[str]
+    workers: int
+    gpus_per_worker: int = 1
+    cpu: str = "4"
+    memory: str = "16Gi"
+    namespace: str = "kubeflow"
+    backoff_limit: int = 3
+    gpu_node_label: str = "cloud.google.com/gke-accelerator"
+    gpu_node_value: str = "nvidia-l4"
+    mlflow_secret: str = "mlflow-credentials"
+    gcs_secret: str = "gcs-credentials"
+    gcs_key_dir: str = "/var/secrets/google"
+    checkpoint_claim: str = "cityseg-checkpoints"
+    checkpoint_mount: str = "/mnt/checkpoints"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _container(spec: TFJobSpec) -> dict:
+    secret_env = [
+        ("MLFLOW_TRACKING_URI", "tracking-uri", False),
+        ("MLFLOW_TRACKING_USERNAME", "username", True),
+        ("MLFLOW_TRACKING_PASSWORD", "password", True),
+    ]
+    env = [
+        {
+            "name": name,
+            "valueFrom": {"secretKeyRef": {"name": spec.mlflow_secret, "key": key, "optional": optional}},
+        }
+        for name, key, optional in secret_env
+    ]
+    env.append({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": f"{spec.gcs_key_dir}/key.json"})
+    env += [{"name": name, "value": value} for name, value in sorted(spec.env.items())]
+    resources = {"cpu": spec.cpu, "memory": spec.memory}
+    limits = {**resources}
+    if spec.gpus_per_worker:
+        limits["nvidia.com/gpu"] = str(spec.gpus_per_worker)
+    return {
+        # The training operator looks for the container named "tensorflow" to inject TF_CONFIG.
+        "name": "tensorflow",
+        "image": spec.image,
+        "command": list(spec.command),
+        "env": env,
+        "resources": {"requests": resources, "limits": limits},
+        "volumeMounts": [
+            {"name": "gcs-credentials", "mountPath": spec.gcs_key_dir, "readOnly": True},
+            {"name": "checkpoints", "mountPath": spec.checkpoint_mount},
+        ],
+    }
+
+
+def build_tfjob(spec: TFJobSpec) -> dict:
+    """The TFJob object for `spec`.
+
+    Raises:
+        ValueError: fewer than two workers (one worker needs no TFJob) or a negative GPU count.
+    """
+    if spec.workers < 2:
+        raise ValueError(f"a TFJob needs at least 2 workers, got {spec.workers}")
+    if spec.gpus_per_worker < 0:
+        raise ValueError(f"gpus_per_worker must be at least 0, got {spec.gpus_per_worker}")
+    pod_spec = {
+        "containers": [_container(spec)],
+        "volumes": [
+            {"name": "gcs-credentials", "secret": {"secretName": spec.gcs_secret}},
+            {"name": "checkpoints", "persistentVolumeClaim": {"claimName": spec.checkpoint_claim}},
+        ],
+    }
+    if spec.gpus_per_worker:
+        pod_spec["nodeSelector"] = {spec.gpu_node_label: spec.gpu_node_value}
+        pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TFJob",
+        "metadata": {
+            "name": spec.name,
+            "namespace": spec.namespace,
+            "labels": {"app.kubernetes.io/part-of": "cityseg"},
+        },
+        "spec": {
+            "runPolicy": {"backoffLimit": spec.backoff_limit, "cleanPodPolicy": "Running"},
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": spec.workers,
+                    "restartPolicy": RESTART_POLICY,
+                    "template": {"metadata": {"annotations": POD_ANNOTATIONS}, "spec": pod_spec},
+                }
+            },
+        },
+    }
+
+
+def job_state(tfjob: dict) -> tuple[str, str]:
+    """(the latest true condition type, its message): Created, Running, Restarting, Succeeded or Failed."""
+    conditions = [c for c in tfjob.get("status", {}).get("conditions", []) if c.get("status") == "True"]
+    if not conditions:
+        return "Pending", "waiting for the training operator"
+    latest = conditions[-1]
+    return latest.get("type", "Unknown"), latest.get("message", "")
+
+
+def current_namespace(default: str = "kubeflow") -> str:
+    """The namespace of the pod this runs in (KFP runs the train task in the profile namespace)."""
+    if SERVICE_ACCOUNT_NAMESPACE.exists():
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    return default
+
+
+def run_tfjob(
+    body: dict,
+    api=None,
+    timeout_s: float = 24 * 3600,
+    poll_s: float = 15.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Create the TFJob, log each change of its state, and return when it succeeds.
+
+    Raises:
+        RuntimeError: the job failed (with the operator's message) or did not finish within `timeout_s`.
+    """
+    if api is None:
+        from kubernetes import client, config
+
+        config.load_incluster_config()
+        api = client.CustomObjectsApi()
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    log.info(
+        "created TFJob %s/%s with %d workers",
+        namespace,
+        name,
+        body["spec"]["tfReplicaSpecs"]["Worker"]["replicas"],
+    )
+    deadline = clock() + timeout_s
+    last = None
+    while clock() < deadline:
+        state, message = job_state(
+            api.get_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name)
+        )
+        if (state, message) != last:
+            log.info("TFJob %s: %s %s", name, state, message)
+            last = (state, message)
+        if state == "Succeeded":
+            return
+        if state == "Failed":
+            raise RuntimeError(
+                f"TFJob {namespace}/{name} failed: {message or 'no message from the operator'}"
+            )
+        time.sleep(poll_s)
+    raise RuntimeError(f"TFJob {namespace}/{name} did not finish within {timeout_s:.0f}s (last state {last})")

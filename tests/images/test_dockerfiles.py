@@ -1,0 +1,64 @@
+"""The container images: one Dockerfile each, hadolint-clean, built under the names the components use."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cityseg.pipelines import images
+
+HADOLINT = Path(sys.executable).with_name("hadolint")
+DOCKERFILES = sorted(images.IMAGES_DIR.glob("*/Dockerfile"))
+
+
+def test_every_image_and_step_has_a_dockerfile_and_no_dockerfile_is_orphaned():
+    assert {spec.dockerfile for spec in images.IMAGES} == set(DOCKERFILES)
+    for step, name in images.STEP_IMAGES.items():
+        assert images.BY_NAME[name].dockerfile.is_file(), step
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
+def test_hadolint_is_clean(dockerfile):
+    result = subprocess.run([str(HADOLINT), str(dockerfile)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
+def test_images_run_as_a_non_root_user_and_pin_their_base(dockerfile):
+    text = dockerfile.read_text()
+    assert re.findall(r"^USER (\S+)", text, re.M)[-1] == "1000:1000"
+    base = re.search(r"^FROM (\S+)", text, re.M).group(1)
+    if base.startswith("${"):
+        default = re.search(r"^ARG BASE_IMAGE=(\S+)", text, re.M).group(1)
+        assert default.endswith(f":{images.DEFAULT_TAG}")
+    else:
+        assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base), base
+
+
+def test_train_and_evaluate_start_from_the_cuda_base():
+    for step in ("train", "evaluate"):
+        assert images.BY_NAME[step].base == "base-gpu"
+    assert images.BY_NAME["base-gpu"].extras == "gpu"
+    setup = (images.IMAGES_DIR.parent / "setup.cfg").read_text()
+    assert re.search(r"^gpu =\n\s+tensorflow\[and-cuda\]==2\.21\.0$", setup, re.M)
+
+
+def test_build_pushes_the_references_the_components_use():
+    commands = images.build_commands("europe-docker.pkg.dev/p/r", "v2", push=True, commit="abc123")
+    pushed = [argv[2] for argv in commands if argv[:2] == ["docker", "push"]]
+    assert pushed == [images.image(spec.name, "europe-docker.pkg.dev/p/r", "v2") for spec in images.IMAGES]
+    for step in images.STEP_IMAGES:
+        assert images.image(step, "europe-docker.pkg.dev/p/r", "v2") in pushed
+    builds = {argv[argv.index("-t") + 1]: argv for argv in commands if argv[1] == "build"}
+    train = builds["europe-docker.pkg.dev/p/r/cityseg-train:v2"]
+    assert "BASE_IMAGE=europe-docker.pkg.dev/p/r/cityseg-base-gpu:v2" in train
+    gpu_base = builds["europe-docker.pkg.dev/p/r/cityseg-base-gpu:v2"]
+    assert [arg for arg in gpu_base if "=" in arg] == ["EXTRAS=gpu", "GIT_COMMIT=abc123"]
+    assert gpu_base[gpu_base.index("-f") + 1] == str(images.IMAGES_DIR / "base" / "Dockerfile")
+
+
+def test_make_images_calls_the_build_command():
+    makefile = (images.IMAGES_DIR.parent / "Makefile").read_text()
+    assert "python -m cityseg.pipelines.images build --registry $(REGISTRY) --tag $(TAG) --push" in makefile

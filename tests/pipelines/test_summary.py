@@ -1,0 +1,94 @@
+"""The closing summary of `cityseg run`, on a hand-built run."""
+
+from cityseg.pipelines.local import RunSummary, format_summary, pipeline_inputs
+
+INFO = {
+    "model": "unet_mini",
+    "loss": "ce_dice",
+    "num_params": 482152,
+    "height": 128,
+    "width": 256,
+    "batch_size": 8,
+    "epochs": 12,
+    "epochs_run": 12,
+    "training_time_s": 401.25,
+    "train_images_per_s": 5.98,
+}
+SCORES = {
+    "split": "val",
+    "mean_dice": 0.8312,
+    "mean_iou": 0.7305,
+    "iou_void": 0.5,
+    "iou_flat": 0.95,
+    "iou_construction": 0.81,
+    "iou_object": 0.42,
+    "iou_nature": 0.88,
+    "iou_sky": 0.97,
+    "iou_human": None,
+    "iou_vehicle": 0.76,
+}
+
+
+def _summary(**overrides) -> RunSummary:
+    fields = {
+        "params": {"registered_model": "cityseg"},
+        "splits": {"train": 160, "val": 40, "test": 40},
+        "train_info": INFO,
+        "scores": SCORES,
+        "blessed": True,
+        "version": "3",
+        "aliases": "champion",
+        "reason": "",
+        "pipeline_root": "/w/kfp",
+        "shards_dir": "/w/kfp/r/shard/shards",
+        "model_dir": "/w/kfp/r/train/model",
+        "evaluation_dir": "/w/kfp/r/evaluate/evaluation",
+        "report": "/w/kfp/r/evaluate/report",
+        "tracking_uri": "sqlite:////w/mlflow/mlflow.db",
+        "wall_time_s": 590.0,
+        "cached": ["synth", "remap", "shard"],
+    }
+    return RunSummary(**{**fields, **overrides})
+
+
+def test_blessed_summary_lists_scores_registry_and_places():
+    lines = format_summary(_summary()).splitlines()
+    assert "splits              train 160, val 40, test 40" in lines
+    assert "model               unet_mini (482,152 parameters), loss ce_dice" in lines
+    assert "epochs              12 of 12" in lines
+    assert "training time       401.2 s (6.0 images/s)" in lines
+    assert "from cache          synth, remap, shard" in lines
+    assert "mean_dice (val)     0.8312" in lines
+    assert "mean_iou (val)      0.7305" in lines
+    assert "  IoU human         n/a" in lines
+    assert not [line for line in lines if "IoU void" in line]
+    assert "BLESSED: registered cityseg version 3, aliases: champion" in lines
+    assert "HTML report    /w/kfp/r/evaluate/report" in lines
+    assert "MLflow UI      mlflow ui --backend-store-uri sqlite:////w/mlflow/mlflow.db" in lines
+
+
+def test_refused_model_says_why_and_that_aliases_stay():
+    text = format_summary(
+        _summary(blessed=False, aliases="", reason="absolute gate: mean_dice 0.7000 < min_dice 0.8000")
+    )
+    assert "NOT BLESSED: version 3 registered, aliases unchanged. absolute gate: mean_dice 0.7000" in text
+
+
+def test_run_flags_match_the_pipeline_parameters():
+    from cityseg.pipelines.cli import run
+
+    flags = {option.name for option in run.params} - {"work_dir"}
+    assert flags == set(pipeline_inputs())
+    required = {
+        "data",
+        "model",
+        "loss",
+        "epochs",
+        "height",
+        "width",
+        "shards",
+        "workers",
+        "min_dice",
+        "synthetic_frames",
+    }
+    assert required <= flags

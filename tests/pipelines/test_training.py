@@ -1,0 +1,177 @@
+"""The compiled training pipeline: DAG shape, per-task settings, images, and the committed IR."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cityseg.cli import main
+from cityseg.pipelines import images
+from cityseg.pipelines.client import compile_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = ["remap", "shard", "train", "evaluate", "push"]
+
+
+def _load(path: Path) -> tuple[dict, dict]:
+    docs = list(yaml.safe_load_all(path.read_text()))
+    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if len(docs) > 1 else {}
+    return docs[0], platform
+
+
+@pytest.fixture(scope="module")
+def gke(tmp_path_factory) -> tuple[dict, dict]:
+    return _load(compile_pipeline("training", tmp_path_factory.mktemp("ir") / "pipeline.yaml"))
+
+
+def test_the_steps_run_in_order_after_the_ingest_branches(gke):
+    ir, _ = gke
+    tasks = ir["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(["condition-branches-1", *STEPS])
+    previous = "condition-branches-1"
+    for step in STEPS:
+        assert previous in tasks[step]["dependentTasks"], step
+        previous = step
+    branches = ir["components"]["comp-condition-branches-1"]["dag"]["tasks"]
+    inner = {name: next(iter(task["componentRef"].values())) for name, task in _branch_tasks(ir, branches)}
+    assert inner == {"synth": "comp-synth", "check-source": "comp-check-source"}
+
+
+def _branch_tasks(ir, branches):
+    for branch in branches.values():
+        yield from ir["components"][branch["componentRef"]["name"]]["dag"]["tasks"].items()
+
+
+def test_caching_is_on_for_the_data_steps_and_off_for_train_evaluate_push(gke):
+    ir, _ = gke
+    tasks = ir["root"]["dag"]["tasks"]
+    assert {step: tasks[step]["cachingOptions"].get("enableCache", False) for step in STEPS} == {
+        "remap": True,
+        "shard": True,
+        "train": False,
+        "evaluate": False,
+        "push": False,
+    }
+    branch_tasks = dict(_branch_tasks(ir, ir["components"]["comp-condition-branches-1"]["dag"]["tasks"]))
+    assert branch_tasks["synth"]["cachingOptions"] == {"enableCache": True}
+
+
+def test_train_retries_and_only_train_does(gke):
+    ir, _ = gke
+    tasks = ir["root"]["dag"]["tasks"]
+    assert tasks["train"]["retryPolicy"] == {
+        "backoffDuration": "60s",
+        "backoffFactor": 2.0,
+        "backoffMaxDuration": "3600s",
+        "maxRetryCount": 3,
+    }
+    assert [step for step in STEPS if "retryPolicy" in tasks[step]] == ["train"]
+
+
+def test_train_and_evaluate_get_gpus_on_the_gke_pool(gke):
+    ir, platform = gke
+    executors = ir["deploymentSpec"]["executors"]
+    train = executors["exec-train"]["container"]["resources"]
+    assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
+    assert (
+        train["accelerator"]["resourceCount"] == "{{$.inputs.parameters['pipelinechannel--gpus_per_worker']}}"
+    )
+    assert executors["exec-evaluate"]["container"]["resources"]["accelerator"]["resourceCount"] == "1"
+    for step in ("train", "evaluate"):
+        assert platform[f"exec-{step}"]["nodeSelector"] == {
+            "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+        }
+        assert platform[f"exec-{step}"]["tolerations"] == [
+            {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
+        ]
+    for step in ("remap", "shard", "push"):
+        assert "accelerator" not in executors[f"exec-{step}"]["container"]["resources"]
+        assert "nodeSelector" not in platform[f"exec-{step}"]
+    assert platform["exec-train"]["pvcMount"][0]["mountPath"] == "/mnt/checkpoints"
+    assert platform["exec-train"]["podMetadata"]["annotations"] == {"gke-gcsfuse/volumes": "true"}
+
+
+def test_every_task_requests_cpu_and_memory_and_gets_secrets(gke):
+    ir, platform = gke
+    for name, executor in ir["deploymentSpec"]["executors"].items():
+        resources = executor["container"]["resources"]
+        assert resources["resourceCpuRequest"] and resources["resourceMemoryRequest"], name
+        envs = [pair["envVar"] for entry in platform[name]["secretAsEnv"] for pair in entry["keyToEnv"]]
+        assert envs == ["MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"], name
+        assert platform[name]["secretAsVolume"][0]["secretName"] == "gcs-credentials", name
+
+
+def test_components_use_their_own_image_without_pip_installs(gke):
+    ir, _ = gke
+    for name, executor in ir["deploymentSpec"]["executors"].items():
+        container = executor["container"]
+        step = name.removeprefix("exec-").replace("check-source", "source")
+        assert container["image"] == images.image(step), name
+        assert "pip install" not in " ".join(container["command"]), name
+
+
+def test_every_component_image_has_a_dockerfile(gke):
+    ir, _ = gke
+    used = {executor["container"]["image"] for executor in ir["deploymentSpec"]["executors"].values()}
+    for reference in used:
+        name = reference.rsplit("/", 1)[1].split(":")[0].removeprefix("cityseg-")
+        assert images.BY_NAME[name].dockerfile.is_file(), reference
+
+
+def test_pipeline_parameters_have_defaults_and_descriptions(gke):
+    ir, _ = gke
+    parameters = ir["root"]["inputDefinitions"]["parameters"]
+    for name in (
+        "data",
+        "model",
+        "loss",
+        "epochs",
+        "batch_size",
+        "height",
+        "width",
+        "shards",
+        "workers",
+        "gpus_per_worker",
+        "min_dice",
+        "min_improvement",
+        "registered_model",
+        "mlflow_tracking_uri",
+    ):
+        assert "defaultValue" in parameters[name] or parameters[name].get("isOptional"), name
+        assert parameters[name]["description"], name
+
+
+def test_registry_and_tag_reach_every_image(tmp_path):
+    ir, _ = _load(
+        compile_pipeline("training", tmp_path / "p.yaml", registry="europe-docker.pkg.dev/p/r", tag="v9")
+    )
+    used = {executor["container"]["image"] for executor in ir["deploymentSpec"]["executors"].values()}
+    assert used == {
+        f"europe-docker.pkg.dev/p/r/cityseg-{name}:v9"
+        for name in ("synth", "remap", "shard", "train", "evaluate", "push")
+    }
+    train_image = ir["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["image"]
+    assert train_image == {"runtimeValue": {"constant": "europe-docker.pkg.dev/p/r/cityseg-train:v9"}}
+
+
+def test_local_platform_leaves_the_cluster_settings_out(tmp_path):
+    from kfp import compiler
+
+    from cityseg.pipelines.training import create_pipeline
+
+    compiler.Compiler().compile(create_pipeline(platform="local"), str(tmp_path / "local.yaml"))
+    ir, platform = _load(tmp_path / "local.yaml")
+    assert platform == {}
+    assert "accelerator" not in ir["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert ir["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["launcher"] == {
+        "runtimeValue": {"constant": "local"}
+    }
+
+
+def test_committed_pipeline_yaml_is_up_to_date(tmp_path):
+    result = CliRunner().invoke(main, ["compile", "--out", str(tmp_path / "pipeline.yaml")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pipeline.yaml").read_text() == (ROOT / "pipeline.yaml").read_text(), (
+        "pipeline.yaml is stale: run `cityseg compile --out pipeline.yaml`"
+    )
