@@ -142,11 +142,13 @@ def train(ctx: click.Context, workers: int, **kwargs) -> None:
             connect(config.tracking_uri, work_dir=config.work_dir)
             launch_local_workers(_worker_argv(ctx), workers, Path(config.out) / "logs")
             info = json.loads((Path(config.out) / "train_info.json").read_text())
+            info["history"] = json.loads((Path(config.out) / "history.json").read_text())
         else:
             info = run_training(config)
     except (TrackingUnavailableError, WorkerFailedError) as err:
         raise click.ClickException(str(err)) from err
-    dice = json.loads((Path(config.out) / "history.json").read_text()).get("val_mean_dice", [])
+    # A TFJob's non-chief pod has no history.json of its own: every worker returns the history.
+    dice = info["history"].get("val_mean_dice", [])
     click.echo(
         f"{info['model']}: {info['num_params']:,} params, {info['epochs_run']} epochs in "
         f"{info['training_time_s']:.1f} s ({info['train_images_per_s']:.1f} images/s), "

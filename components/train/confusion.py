@@ -14,6 +14,14 @@ from cityseg.labels import NUM_CLASSES, VOID
 SCORES = ("mean_dice", "mean_iou")
 
 
+def confusion_counts(y_true, y_pred):
+    """The 8x8 int64 confusion matrix (rows = true) of one batch of category masks and logits."""
+    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    predicted = ops.cast(ops.reshape(ops.argmax(y_pred, axis=-1), (-1,)), "int32")
+    counts = ops.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES * NUM_CLASSES)
+    return ops.cast(ops.reshape(counts, (NUM_CLASSES, NUM_CLASSES)), "int64")
+
+
 @saving.register_keras_serializable(package="cityseg")
 class ConfusionMatrixScore(Metric):
     """Streaming confusion matrix whose result is the split's `mean_dice` or `mean_iou`.
@@ -34,10 +42,7 @@ class ConfusionMatrixScore(Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        predicted = ops.cast(ops.reshape(ops.argmax(y_pred, axis=-1), (-1,)), "int32")
-        counts = ops.bincount(labels * NUM_CLASSES + predicted, minlength=NUM_CLASSES * NUM_CLASSES)
-        self.matrix.assign_add(ops.cast(ops.reshape(counts, (NUM_CLASSES, NUM_CLASSES)), "int64"))
+        self.matrix.assign_add(confusion_counts(y_true, y_pred))
 
     def result(self):
         cm = ops.cast(self.matrix, "float64")

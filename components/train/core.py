@@ -1,8 +1,9 @@
 """Train a segmentation model on cityseg shards and write the model folder, tracked in MLflow.
 
 The model folder (the KFP Model artifact) holds model.keras, saved_model/, tflite/, history.json,
-curves.png and train_info.json. `OUT/backup/` holds BackupAndRestore checkpoints while a run is in
-progress: a killed run started again with the same `out` resumes after its last finished epoch.
+curves.png and train_info.json. `OUT/backup/` holds checkpoints while a run is in progress
+(BackupAndRestore for `fit`, a CheckpointManager in the multi-worker loop of `cityseg.train.loop`):
+a killed run started again with the same `out` resumes after its last finished epoch.
 """
 
 import contextlib
@@ -106,13 +107,15 @@ def _atomic_json(path: Path, value) -> None:
     storage.write_text(str(path), json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def _make_callbacks(config: TrainConfig, task: Task, out: Path, steps_per_epoch: int):
+def _make_callbacks(config: TrainConfig, task: Task, out: Path, steps_per_epoch: int, backup: bool = True):
     """Keras callbacks in the order they must run: backup first, so a logged epoch is a saved one."""
     import keras
 
     from cityseg.train.progress import EpochRecorder
 
-    callbacks = [keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR / f"worker-{task.index}"))]
+    callbacks = []
+    if backup:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR / f"worker-{task.index}")))
     if config.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -234,6 +237,7 @@ def train(config: TrainConfig) -> dict:
 
     from cityseg.train.confusion import ConfusionMatrixScore
     from cityseg.train.export import float32_copy, weights_sha256
+    from cityseg.train.loop import fit_multi_worker, wait_for_all_workers
     from cityseg.train.losses import build_loss
     from cityseg.train.models import build_model
 
@@ -267,14 +271,28 @@ def train(config: TrainConfig) -> dict:
         replicas,
         mixed,
     )
-    callbacks, recorder = _make_callbacks(config, task, out, steps_per_epoch)
+    multi_worker = strategy_name == "MultiWorkerMirroredStrategy"
+    # The multi-worker loop checkpoints with a CheckpointManager instead of BackupAndRestore.
+    callbacks, recorder = _make_callbacks(config, task, out, steps_per_epoch, backup=not multi_worker)
     params = _mlflow_params(
         dataclasses.replace(config, mixed_precision=mixed), size, strategy_name, replicas, manifest
     )
     with _mlflow_run(config, task, out, params) as run:
         recorder.run = run
         start = time.perf_counter()
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
+        if multi_worker:
+            fit_multi_worker(
+                model,
+                strategy,
+                train_ds,
+                val_ds,
+                epochs=config.epochs,
+                callbacks=callbacks,
+                checkpoint_dir=out / BACKUP_DIR / "chief",
+                is_chief=task.is_chief,
+            )
+        else:
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0)
         training_time_s = time.perf_counter() - start
         checksum = weights_sha256(model)
         log.info("worker %d finished; weights sha256 %s", task.index, checksum)
@@ -301,6 +319,8 @@ def train(config: TrainConfig) -> dict:
         if task.is_chief:
             export = float32_copy(model, config.model, *size)
             _write_model_folder(config, export, val_ds=val_ds, info=info, history=recorder.history, run=run)
+        if multi_worker:
+            wait_for_all_workers(strategy)
     return {**info, "history": recorder.history, "weights_sha256": checksum}
 
 

@@ -1,0 +1,137 @@
+"""A custom training loop for MultiWorkerMirroredStrategy, where Keras 3.15 `fit()` fails.
+
+keras-team/keras#20585: under MultiWorkerMirroredStrategy on TF 2.21, `fit()` first reduces the first
+distributed batch eagerly to build the model, then MEAN-reduces scalar metrics over axis 0; both
+fail. This loop does what `fit()` does for one compiled model (same loss, optimizer, callbacks) with
+`strategy.run`, and takes the place of BackupAndRestore with a `tf.train.CheckpointManager`.
+"""
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cityseg import metrics
+from cityseg.labels import NUM_CLASSES
+from cityseg.train.confusion import confusion_counts
+
+log = logging.getLogger(__name__)
+
+
+def _steps(model: keras.Model, strategy: tf.distribute.Strategy):
+    """The distributed train and validation steps: each returns (mean loss, summed 8x8 matrix)."""
+
+    def share_of_global_batch(images, masks, logits):
+        # cityseg losses are scalar batch means, which Keras does not divide by the replica count:
+        # weigh each replica's mean by its share of the global batch (the last one may be short), so
+        # that the sum over replicas, which the optimizer's all-reduce forms, is the global mean.
+        local = tf.cast(tf.shape(images)[0], tf.float32)
+        total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+        return model.loss(masks, logits) * local / total
+
+    def train_replica(images, masks):
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = share_of_global_batch(images, masks, logits)
+            scaled = model.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return loss, confusion_counts(masks, logits)
+
+    def val_replica(images, masks):
+        logits = model(images, training=False)
+        return share_of_global_batch(images, masks, logits), confusion_counts(masks, logits)
+
+    def distributed(replica_fn):
+        @tf.function
+        def step(batch):
+            loss, counts = strategy.run(replica_fn, args=batch)
+            return (
+                strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None),
+            )
+
+        return step
+
+    return distributed(train_replica), distributed(val_replica)
+
+
+def _run_epoch(step, dataset, callbacks=None) -> dict[str, float]:
+    """One pass over `dataset`: the mean step loss and the split's scores from the summed matrix."""
+    losses, matrix = [], np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    for batch, data in enumerate(dataset):
+        loss, counts = step(data)
+        losses.append(float(loss))
+        matrix += counts.numpy().astype(np.int64)
+        if callbacks is not None:
+            callbacks.on_train_batch_end(batch, {"loss": losses[-1]})
+    scores = metrics.scores(matrix)
+    values = {"loss": float(np.mean(losses))}
+    values.update({name: scores[name] for name in ("mean_dice", "mean_iou") if scores[name] is not None})
+    return values
+
+
+def fit_multi_worker(
+    model: keras.Model,
+    strategy: tf.distribute.Strategy,
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    *,
+    epochs: int,
+    callbacks: list[keras.callbacks.Callback],
+    checkpoint_dir: Path,
+    is_chief: bool,
+) -> None:
+    """Train the compiled `model` for `epochs` under `strategy`, resuming from `checkpoint_dir`.
+
+    Every worker restores the chief's latest checkpoint (model, optimizer, finished epochs), so a
+    restarted run trains only the remaining epochs. Saving is collective: the chief writes to
+    `checkpoint_dir`, the other workers to a temporary folder they delete afterwards.
+    """
+    with strategy.scope():
+        # Optimizer slots must be created here, as mirrored variables, not on the first step.
+        model.optimizer.build(model.trainable_variables)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch)
+    latest = tf.train.latest_checkpoint(str(checkpoint_dir))
+    if latest is not None:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        log.info("restored %s", latest)
+    save_dir = str(checkpoint_dir) if is_chief else tempfile.mkdtemp(prefix="cityseg-ckpt-")
+    manager = tf.train.CheckpointManager(checkpoint, save_dir, max_to_keep=1)
+    train_step, val_step = _steps(model, strategy)
+    train_dist = strategy.experimental_distribute_dataset(train_ds)
+    val_dist = strategy.experimental_distribute_dataset(val_ds)
+    callback_list = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, verbose=0)
+    model.stop_training = False
+    try:
+        callback_list.on_train_begin()
+        for current in range(int(epoch.numpy()), epochs):
+            callback_list.on_epoch_begin(current)
+            logs = _run_epoch(train_step, train_dist, callback_list)
+            callback_list.on_test_begin()
+            logs.update({f"val_{key}": value for key, value in _run_epoch(val_step, val_dist).items()})
+            epoch.assign(current + 1)
+            # Saved before it is logged, as BackupAndRestore runs first in fit: a logged epoch is a saved one.
+            manager.save()
+            callback_list.on_epoch_end(current, logs)
+            if model.stop_training:
+                break
+        callback_list.on_train_end()
+    finally:
+        if not is_chief:
+            shutil.rmtree(save_dir, ignore_errors=True)
+
+
+def wait_for_all_workers(strategy: tf.distribute.Strategy) -> None:
+    """A last collective, so that no worker exits while the chief still writes the model folder.
+
+    The chief hosts the cluster's coordination service, which reports a worker that left early as
+    crashed.
+    """
+    ones = strategy.run(lambda: tf.constant(1, tf.int32))
+    strategy.reduce(tf.distribute.ReduceOp.SUM, ones, axis=None)
