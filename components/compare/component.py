@@ -1,0 +1,97 @@
+"""KFP interface of the comparison sweep's own steps: open the MLflow parent run; report and pick the best."""
+
+from typing import NamedTuple
+
+from kfp.dsl import HTML, Dataset, Input, Model, Output
+
+from cityseg.pipelines import images
+
+
+@images.component("compare")
+def start_sweep(
+    models: list,
+    losses: list,
+    augment: list,
+    augmentations: str = "flip,scale_crop",
+    epochs: int = 1,
+    batch_size: int = 8,
+    height: int = 128,
+    width: int = 256,
+    mlflow_tracking_uri: str = "",
+    mlflow_experiment: str = "cityseg-compare",
+    run_id: str = "",
+) -> list:
+    """Open the sweep's MLflow parent run and list its configurations: every model x loss x augmentation.
+
+    Args:
+        models: model names, e.g. ["unet_mini", "unet"].
+        losses: loss names, e.g. ["ce", "ce_dice"].
+        augment: ["on", "off"], ["on"] or ["off"].
+        augmentations: comma-separated augmentations that "on" trains with.
+        epochs: training epochs of every configuration (logged on the parent run).
+        batch_size: batch size of every configuration (logged on the parent run).
+        height: training height (logged on the parent run).
+        width: training width (logged on the parent run).
+        mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
+        mlflow_experiment: MLflow experiment of the parent run and its child runs.
+        run_id: the KFP run id, tagged on the parent run.
+    Returns:
+        One dict per configuration: name, model, loss, augment, augmentations and parent_run_id.
+    """
+    from cityseg.compare.core import SweepConfig, parse_augment
+    from cityseg.compare.core import start_sweep as start
+
+    sweep = SweepConfig(
+        models=tuple(models),
+        losses=tuple(losses),
+        augment=parse_augment(augment),
+        augmentations=tuple(name for name in augmentations.split(",") if name),
+    )
+    params = {"epochs": epochs, "batch_size": batch_size, "height": height, "width": width}
+    return start(
+        sweep,
+        experiment=mlflow_experiment,
+        params=params,
+        tracking_uri=mlflow_tracking_uri or None,
+        kfp_run_id=run_id or None,
+    )
+
+
+@images.component("compare")
+def finish_sweep(
+    sweep: list,
+    models: Input[list[Model]],
+    evaluations: Input[list[Dataset]],
+    report: Output[HTML],
+    best_model: Output[Model],
+    best_evaluation: Output[Dataset],
+    mlflow_tracking_uri: str = "",
+) -> NamedTuple(
+    "SweepOutputs",
+    [("parent_run_id", str), ("best_run_id", str), ("best_config", str), ("best_mean_dice", float)],
+):
+    """Write the comparison report, log it to the parent run, and hand the best configuration on.
+
+    Args:
+        sweep: the configurations from start-sweep (they name the parent run).
+        models: every configuration's model folder.
+        evaluations: every configuration's evaluation folder.
+        report: the comparison: table, Dice against training time, per-category IoU, augmentation gain.
+        best_model: the model folder of the configuration with the highest mean_dice.
+        best_evaluation: its evaluation folder, for the push gate.
+        mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
+    Returns:
+        The parent run id, the best child run id, its configuration and its mean_dice.
+    """
+    from cityseg.compare.report import finish_sweep as finish
+
+    best = finish(
+        sweep,
+        [model.path for model in models],
+        [evaluation.path for evaluation in evaluations],
+        report_path=report.path,
+        best_model_dir=best_model.path,
+        best_evaluation_dir=best_evaluation.path,
+        tracking_uri=mlflow_tracking_uri or None,
+    )
+    return best.parent_run_id, best.run_id, best.label, best.mean_dice

@@ -1,0 +1,95 @@
+import json
+
+import pytest
+
+from tests.benchmarks.__main__ import goal_met, render
+from tests.benchmarks.common import Result
+
+
+@pytest.mark.parametrize(
+    ("value", "baseline", "goal", "met"),
+    [
+        (1.05, 1.0, "ratio <= 1.10 (under 10% overhead)", True),
+        (1.25, 1.0, "ratio <= 1.10 (under 10% overhead)", False),
+        (0.85, None, "value >= 0.80", True),
+        (0.75, None, "mean Dice value >= 0.8 on val", False),
+        (2.0, None, "ratio >= 2 faster", None),  # no baseline, so no ratio to check
+        (3.0, 1.0, "as fast as possible", None),  # no bound named
+    ],
+)
+def test_goal_met_checks_the_bound_the_goal_names(value, baseline, goal, met):
+    assert goal_met(Result("x", value, "s", "base", baseline, goal)) is met
+
+
+def test_render_lists_every_area_figure_and_failure(tmp_path):
+    ok = Result(
+        "images/s through shards",
+        90.0,
+        "img/s",
+        "in-memory fit",
+        100.0,
+        "ratio >= 0.9",
+        "python -m tests.benchmarks --only data",
+        "box",
+        "two epochs",
+    )
+    records = [
+        {
+            "area": "data",
+            "module": "tests/benchmarks/bench_data.py",
+            "date": "2026-11-23 01:00 UTC",
+            "seconds": 12.5,
+            "error": None,
+            "log_tail": "",
+            "results": [ok.__dict__],
+        },
+        {
+            "area": "train",
+            "module": "tests/benchmarks/bench_train.py",
+            "date": "2026-11-23 01:01 UTC",
+            "seconds": 3.0,
+            "error": "exited with status 1",
+            "log_tail": "ValueError: boom",
+            "results": [],
+        },
+    ]
+    gpu = tmp_path / "gpu_results.json"
+    rows = [
+        {
+            "model": "unet",
+            "params": 1234,
+            "policy": "mixed_float16",
+            "batch_size": 16,
+            "height": 512,
+            "width": 1024,
+            "images_per_s": 300.0,
+        },
+        {
+            "model": "unet",
+            "params": 1234,
+            "policy": "float32",
+            "batch_size": 16,
+            "height": 512,
+            "width": 1024,
+            "images_per_s": 100.0,
+        },
+    ]
+    gpu.write_text(
+        json.dumps({"device": "NVIDIA H100", "date": "2026-11-23", "command": "python -m x", "results": rows})
+    )
+    text = render(records, gpu)
+    assert "| data | ok | 1 | 12.5 | 2026-11-23 01:00 UTC |" in text
+    assert "| train | **failed**: exited with status 1 | 0 | 3.0 | 2026-11-23 01:01 UTC |" in text
+    assert (
+        "| images/s through shards | 90 img/s | 100 img/s (in-memory fit) | 0.900 | ratio >= 0.9 | yes | "
+        "`python -m tests.benchmarks --only data` | box | 2026-11-23 01:00 UTC |"
+    ) in text
+    assert "- **images/s through shards**: two epochs" in text
+    assert "ValueError: boom" in text
+    assert "- device: NVIDIA H100" in text
+    assert (
+        "| unet training images/s, mixed precision, 512x1024 | 300 img/s | 100 img/s (float32) | 3.000 | "
+        "ratio > 1 (tensor cores pay off) | yes | `python -m x` | NVIDIA H100 | 2026-11-23 |"
+    ) in text
+    assert "| unet | 1234 | float32 | 16 | 512 | 1024 | 100.0 |" in text
+    assert "gpu_results" not in render(records, tmp_path / "absent.json")
