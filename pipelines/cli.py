@@ -4,7 +4,9 @@
 dashes); the flags, defaults and help texts come from the pipeline definition itself.
 """
 
+import contextlib
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -12,7 +14,7 @@ import click
 from cityseg import tracking
 from cityseg.pipelines import images
 
-# KFP parameter types as the pipeline's InputSpecs name them.
+# KFP parameter types as the pipelines' InputSpecs name them; lists are given comma-separated.
 CLICK_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
 
 
@@ -26,14 +28,68 @@ def _click_type(spec) -> type:
     return CLICK_TYPES[spec.type]
 
 
-def pipeline_options(command):
-    """Add one `--name` option per pipeline parameter, with its default and its description."""
-    for name, spec in reversed(_inputs().items()):
-        flag = "--" + name.replace("_", "-")
-        command = click.option(
-            flag, name, type=_click_type(spec), default=spec.default, show_default=True, help=spec.description
-        )(command)
-    return command
+def _split(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise click.BadParameter("give at least one value, comma-separated")
+    return items
+
+
+def _parameter_option(name: str, spec):
+    flag = "--" + name.replace("_", "-")
+    if spec.type == "List":
+        return click.option(
+            flag,
+            name,
+            default=",".join(spec.default),
+            show_default=True,
+            callback=_split,
+            help=f"{spec.description} Comma-separated.",
+        )
+    return click.option(
+        flag, name, type=_click_type(spec), default=spec.default, show_default=True, help=spec.description
+    )
+
+
+def parameter_options(inputs: Callable[[], dict]):
+    """A decorator adding one `--name` option per parameter of `inputs()`, with default and description."""
+
+    def decorate(command):
+        for name, spec in reversed(inputs().items()):
+            command = _parameter_option(name, spec)(command)
+        return command
+
+    return decorate
+
+
+# One `--name` option per training pipeline parameter.
+pipeline_options = parameter_options(_inputs)
+
+work_dir_option = click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=tracking.DEFAULT_WORK_DIR,
+    show_default=True,
+    help="Folder for the pipeline root, the local cache and the MLflow store.",
+)
+
+
+@contextlib.contextmanager
+def local_run_errors(*failures: type[Exception]) -> Iterator[None]:
+    """Turn a bad pipeline parameter into a usage error on its flag, and a failed run into a clean error.
+
+    Args:
+        failures: more exception types, besides a failed step and an unreachable MLflow, that end the run.
+    """
+    from cityseg.pipelines.validation import ParameterError
+
+    try:
+        yield
+    except ParameterError as err:
+        flags = " / ".join("--" + part.replace("_", "-") for part in err.param.split("/"))
+        raise click.BadParameter(str(err).split(": ", 1)[1], param_hint=flags) from err
+    except (RuntimeError, tracking.TrackingUnavailableError, *failures) as err:
+        raise click.ClickException(str(err)) from err
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:
@@ -65,25 +121,13 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 
 @click.command()
 @pipeline_options
-@click.option(
-    "--work-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=tracking.DEFAULT_WORK_DIR,
-    show_default=True,
-    help="Folder for the pipeline root, the local cache and the MLflow store.",
-)
+@work_dir_option
 def run(work_dir: Path, **params) -> None:
     """Run the whole training pipeline locally (kfp.local) and print a summary."""
     from cityseg.pipelines.local import format_summary, run_local
-    from cityseg.pipelines.validation import ParameterError
 
-    try:
+    with local_run_errors():
         summary = run_local(params, work_dir)
-    except ParameterError as err:
-        flags = " / ".join("--" + part.replace("_", "-") for part in err.param.split("/"))
-        raise click.BadParameter(str(err).split(": ", 1)[1], param_hint=flags) from err
-    except (RuntimeError, tracking.TrackingUnavailableError) as err:
-        raise click.ClickException(str(err)) from err
     click.echo(format_summary(summary))
 
 

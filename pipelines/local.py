@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,21 +81,36 @@ class RunSummary:
     cached: list[str]
 
 
-def run_local(params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR) -> RunSummary:
-    """Validate `params`, run the pipeline in kfp.local under `work_dir`, and summarise it.
+@dataclass(frozen=True)
+class LocalRun:
+    """What a pipeline run in kfp.local produced."""
+
+    params: dict
+    outputs: dict
+    pipeline_root: str
+    tracking_uri: str
+    wall_time_s: float
+    cached: list[str]
+
+
+def run_in_kfp_local(
+    create: Callable[[], object], params: dict, work_dir: Path, validate: Callable[[dict], None]
+) -> LocalRun:
+    """Run the pipeline `create()` builds in kfp.local under `work_dir`, with `params` over its defaults.
 
     Raises:
-        cityseg.pipelines.validation.ParameterError: a bad parameter, before any step runs.
+        cityseg.pipelines.validation.ParameterError: `validate` rejects a parameter, before any step runs.
         RuntimeError: a step failed (its log is above, in the run's output).
     """
     from kfp import local
 
-    params = {**default_params(), **params}
-    validate_params(params)
+    pipeline = create()
+    params = {**{name: spec.default for name, spec in pipeline.component_spec.inputs.items()}, **params}
+    validate(params)
     work_dir = Path(work_dir).resolve()
     # Pin the store explicitly, so every step (and the summary) uses the same one whatever the cwd.
     tracking_uri = tracking.resolve_tracking_uri(params["mlflow_tracking_uri"] or None, work_dir)
-    params["mlflow_tracking_uri"] = tracking_uri
+    params = {**params, "mlflow_tracking_uri": tracking_uri}
     tracking.connect(tracking_uri, work_dir=work_dir)
     pipeline_root = work_dir / "kfp"
     local.init(
@@ -104,24 +119,31 @@ def run_local(params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR) -> RunSu
         enable_caching=True,
     )
     start = time.perf_counter()
-    with cache_hits() as hits:
-        outputs = _run(params)
-    wall_time_s = time.perf_counter() - start
-    return summarise(
-        params,
-        outputs,
+    with cache_hits() as hits, warnings.catch_warnings():
+        # kfp.local warns about every image whose name lacks "python" and about cluster-only settings.
+        warnings.filterwarnings("ignore", message=".*(base image|no effect in the current local runner).*")
+        outputs = pipeline(**params).outputs
+    return LocalRun(
+        params=params,
+        outputs=outputs,
         pipeline_root=str(pipeline_root),
         tracking_uri=tracking_uri,
-        wall_time_s=wall_time_s,
+        wall_time_s=time.perf_counter() - start,
         cached=hits.tasks,
     )
 
 
-def _run(params: dict) -> dict:
-    with warnings.catch_warnings():
-        # kfp.local warns about every image whose name lacks "python" and about cluster-only settings.
-        warnings.filterwarnings("ignore", message=".*(base image|no effect in the current local runner).*")
-        return create_pipeline(platform="local")(**params).outputs
+def run_local(params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR) -> RunSummary:
+    """Run the training pipeline in kfp.local under `work_dir` (see `run_in_kfp_local`), and summarise it."""
+    run = run_in_kfp_local(lambda: create_pipeline(platform="local"), params, work_dir, validate_params)
+    return summarise(
+        run.params,
+        run.outputs,
+        pipeline_root=run.pipeline_root,
+        tracking_uri=run.tracking_uri,
+        wall_time_s=run.wall_time_s,
+        cached=run.cached,
+    )
 
 
 def summarise(

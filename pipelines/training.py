@@ -161,6 +161,34 @@ def prepare_data(
     return configure(shard_task, cpu="4", memory="8Gi")
 
 
+def push_model(
+    steps: Steps,
+    configure: TaskSettings,
+    *,
+    model,
+    evaluation,
+    shards,
+    registered_model,
+    min_dice,
+    min_improvement,
+    serving_dir,
+    mlflow_tracking_uri,
+):
+    """Wire the push gate for `model` inside a pipeline; returns the push task (never cached)."""
+    push_task = steps.push(
+        model=model,
+        evaluation=evaluation,
+        shards=shards,
+        registered_model=registered_model,
+        min_dice=min_dice,
+        min_improvement=min_improvement,
+        serving_dir=serving_dir,
+        mlflow_tracking_uri=mlflow_tracking_uri,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    ).set_caching_options(False)
+    return configure(push_task, cpu="2", memory="8Gi")
+
+
 def create_pipeline(
     *,
     registry: str = images.DEFAULT_REGISTRY,
@@ -291,7 +319,9 @@ def create_pipeline(
         ).set_caching_options(False)
         configure(evaluate_task, cpu="4", memory="8Gi", gpus=1)
 
-        push_task = steps.push(
+        push_task = push_model(
+            steps,
+            configure,
             model=train_task.outputs["model"],
             evaluation=evaluate_task.outputs["evaluation"],
             shards=shard_task.outputs["shards"],
@@ -300,9 +330,7 @@ def create_pipeline(
             min_improvement=min_improvement,
             serving_dir=serving_dir,
             mlflow_tracking_uri=mlflow_tracking_uri,
-            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        ).set_caching_options(False)
-        configure(push_task, cpu="2", memory="8Gi")
+        )
 
         return TrainingOutputs(
             shards=shard_task.outputs["shards"],
