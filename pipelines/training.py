@@ -216,7 +216,7 @@ def create_pipeline(
         synthetic_width: int = 512,
         model: str = "unet",
         loss: str = "ce_dice",
-        epochs: int = 30,
+        epochs: int = 20,
         batch_size: int = 8,
         learning_rate: float = 0.003,
         class_weighting: str = "median",
