@@ -38,7 +38,7 @@ lint: setup
 	$(BIN)/hadolint images/*/Dockerfile
 
 images:
-	$(BIN)/python -m cityseg.pipelines.images build --registry $(REGISTRY) --tag $(TAG) --push
+	$(BIN)/python -m cityseg.components.images build --registry $(REGISTRY) --tag $(TAG) --push
 
 clean:
 	rm -rf $(VENV) work .pytest_cache

@@ -1,3 +1,1 @@
-"""cityseg: a Kubeflow pipeline that trains, evaluates and ships Cityscapes segmentation models."""
-
-__version__ = "0.1.0"
+"""The project steps and shared modules: `cityseg.components.X` is `components/X.py`."""

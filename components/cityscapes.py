@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg import storage
+from cityseg.components import storage
 
 IMAGE_ZIP = "leftImg8bit_trainvaltest.zip"
 LABEL_ZIP = "gtFine_trainvaltest.zip"

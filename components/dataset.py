@@ -17,8 +17,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from cityseg import storage, tfrecord
-from cityseg.shard.core import MANIFEST, shard_name
+from cityseg.components import storage, tfrecord
+from cityseg.components.shard.core import MANIFEST, shard_name
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ The `_8` variants treat void as an ordinary eighth class, without any of those e
 
 import numpy as np
 
-from cityseg.labels import CATEGORY_NAMES, NUM_CLASSES, VOID
+from cityseg.components.labels import CATEGORY_NAMES, NUM_CLASSES, VOID
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:

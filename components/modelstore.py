@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cityseg import storage
-from cityseg.labels import NUM_CLASSES
+from cityseg.components import storage
+from cityseg.components.labels import NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def load(ref: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DI
     import keras
 
     # Custom layers register themselves on import; the model file names them by "cityseg>..." keys.
-    import cityseg.train.models  # noqa: F401
+    import cityseg.components.train.models  # noqa: F401
 
     ref = str(ref)
     cache_dir = Path(cache_dir)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from cityseg import tracking
-from cityseg.pipelines import images
+from cityseg.components import images, tracking
 
 # KFP parameter types as the pipelines' InputSpecs name them; lists are given comma-separated.
 CLICK_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kfp import compiler
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 PIPELINES = ("training", "compare")
 # robfig/cron, which KFP's scheduler uses: seconds minutes hours day-of-month month day-of-week.

@@ -12,10 +12,9 @@ from typing import Literal, NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Model
 
-from cityseg import tracking
-from cityseg.compare import component as compare_component
-from cityseg.compare.core import SweepConfig, expand_sweep, parse_augment
-from cityseg.pipelines import images
+from cityseg.components import images, tracking
+from cityseg.components.compare import component as compare_component
+from cityseg.components.compare.core import SweepConfig, expand_sweep, parse_augment
 from cityseg.pipelines.local import LocalRun, run_in_kfp_local
 from cityseg.pipelines.training import Cluster, Steps, TaskSettings, prepare_data, push_model
 from cityseg.pipelines.validation import ParameterError, validate_params

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cityseg import tracking
-from cityseg.labels import CATEGORY_NAMES, VOID
+from cityseg.components import tracking
+from cityseg.components.labels import CATEGORY_NAMES, VOID
 from cityseg.pipelines.training import create_pipeline
 from cityseg.pipelines.validation import validate_params
 

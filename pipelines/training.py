@@ -11,13 +11,14 @@ from typing import Literal, NamedTuple
 from kfp import dsl, kubernetes
 from kfp.dsl import HTML, Dataset, Metrics, Model
 
-from cityseg.evaluate import component as evaluate_component
-from cityseg.pipelines import images
-from cityseg.push import component as push_component
-from cityseg.remap import component as remap_component
-from cityseg.shard import component as shard_component
-from cityseg.synth import component as synth_component
-from cityseg.train import component as train_component
+from cityseg.components import images
+from cityseg.components.evaluate import component as evaluate_component
+from cityseg.components.push import component as push_component
+from cityseg.components.remap import component as remap_component
+from cityseg.components.shard import component as shard_component
+from cityseg.components.source import component as source_component
+from cityseg.components.synth import component as synth_component
+from cityseg.components.train import component as train_component
 
 PIPELINE_NAME = "cityseg-training"
 SYNTHETIC_CITIES = 6
@@ -68,7 +69,7 @@ class Steps:
         """Every step's component, rebased onto `registry`/`tag`."""
         return cls(
             synth=images.rebase(synth_component.synth, "synth", registry, tag),
-            check_source=images.rebase(synth_component.check_source, "source", registry, tag),
+            check_source=images.rebase(source_component.check_source, "source", registry, tag),
             remap=images.rebase(remap_component.remap, "remap", registry, tag),
             shard=images.rebase(shard_component.shard, "shard", registry, tag),
             train=images.rebase(train_component.train, "train", registry, tag),

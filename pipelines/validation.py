@@ -1,7 +1,5 @@
 """Checks on pipeline parameters that run before any step, so a bad value fails in seconds, not mid-run."""
 
-from cityseg import storage
-
 
 class ParameterError(ValueError):
     """A pipeline parameter has a value the pipeline cannot run with."""
@@ -12,15 +10,17 @@ class ParameterError(ValueError):
 
 
 def check_data_source(data: str) -> str:
-    """Return `data` when the Cityscapes source (folder, zip folder or gs:// prefix) exists.
+    """Return `data` when the Cityscapes source exists.
 
     Raises:
         ParameterError: nothing is stored there.
     """
-    if not storage.exists(data):
-        kind = "gs:// prefix" if storage.is_gcs(data) else "folder"
-        raise ParameterError("data", f"Cityscapes source {data} does not exist (no such {kind})")
-    return data
+    from cityseg.components.source.core import check_data_source as check
+
+    try:
+        return check(data)
+    except ValueError as err:
+        raise ParameterError("data", str(err).split(": ", 1)[1]) from err
 
 
 def _at_least(params: dict, name: str, minimum: float) -> None:
@@ -34,9 +34,9 @@ def validate_params(params: dict) -> None:
     Raises:
         ParameterError: names the first parameter that is wrong and what is wrong with it.
     """
-    from cityseg.train.core import AUGMENTATIONS
-    from cityseg.train.losses import CLASS_WEIGHTINGS, LOSSES
-    from cityseg.train.models import MODELS, check_size
+    from cityseg.components.train.core import AUGMENTATIONS
+    from cityseg.components.train.losses import CLASS_WEIGHTINGS, LOSSES
+    from cityseg.components.train.models import MODELS, check_size
 
     if params["model"] not in MODELS:
         raise ParameterError("model", f"unknown model {params['model']!r}; choose one of {', '.join(MODELS)}")

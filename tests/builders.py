@@ -7,9 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg import cityscapes, labels
-from cityseg.remap.core import RemapConfig, remap
-from cityseg.shard.core import ShardConfig, write_shards
+from cityseg.components import cityscapes, labels
+from cityseg.components.remap.core import RemapConfig, remap
+from cityseg.components.shard.core import ShardConfig, write_shards
 
 # Category c is drawn in the RGB corner of the unit cube whose bits are c: no blend of two or more
 # corners is a corner, so a pixel that still has a corner colour after interpolation was sampled

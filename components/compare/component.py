@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from kfp.dsl import HTML, Dataset, Input, Model, Output
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 
 @images.component("compare")
@@ -38,8 +38,8 @@ def start_sweep(
     Returns:
         One dict per configuration: name, model, loss, augment, augmentations and parent_run_id.
     """
-    from cityseg.compare.core import SweepConfig, parse_augment
-    from cityseg.compare.core import start_sweep as start
+    from cityseg.components.compare.core import SweepConfig, parse_augment
+    from cityseg.components.compare.core import start_sweep as start
 
     sweep = SweepConfig(
         models=tuple(models),
@@ -83,7 +83,7 @@ def finish_sweep(
     Returns:
         The parent run id, the best child run id, its configuration and its mean_dice.
     """
-    from cityseg.compare.report import finish_sweep as finish
+    from cityseg.components.compare.report import finish_sweep as finish
 
     best = finish(
         sweep,

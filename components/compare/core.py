@@ -17,8 +17,8 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from cityseg import tracking
-from cityseg.labels import CATEGORY_NAMES, VOID
+from cityseg.components import tracking
+from cityseg.components.labels import CATEGORY_NAMES, VOID
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ def expand_sweep(sweep: SweepConfig) -> list[dict]:
         ValueError: an empty axis, a repeated value, or an unknown model, loss or augmentation name.
     """
     # Imported here: the model and loss tables pull in TensorFlow, which `--help` should not pay for.
-    from cityseg.train.core import AUGMENTATIONS
-    from cityseg.train.losses import LOSSES
-    from cityseg.train.models import MODELS
+    from cityseg.components.train.core import AUGMENTATIONS
+    from cityseg.components.train.losses import LOSSES
+    from cityseg.components.train.models import MODELS
 
     _check_names("models", sweep.models, list(MODELS))
     _check_names("losses", sweep.losses, list(LOSSES))
@@ -162,7 +162,7 @@ def start_sweep(
 
     Raises:
         ValueError: a bad grid (see `expand_sweep`), before anything is logged.
-        cityseg.tracking.TrackingUnavailableError: the MLflow server does not answer.
+        cityseg.components.tracking.TrackingUnavailableError: the MLflow server does not answer.
     """
     configs = expand_sweep(sweep)
     tracking.connect(tracking_uri, work_dir=work_dir)

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # after use(): pyplot must not pick a GUI backe
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from cityseg import storage, tracking
-from cityseg.compare.core import (
+from cityseg.components import storage, tracking
+from cityseg.components.compare.core import (
     EVALUATED_CATEGORIES,
     ConfigResult,
     augmentation_gain,

@@ -1,4 +1,4 @@
-"""`cityseg evaluate`: the launcher over `cityseg.evaluate.core.evaluate`."""
+"""`cityseg evaluate`: the launcher over `cityseg.components.evaluate.core.evaluate`."""
 
 import click
 
@@ -30,9 +30,9 @@ import click
 )
 def evaluate(**options):
     """Score a model on one split: Cityscapes category IoU/Dice from one confusion matrix."""
-    from cityseg.evaluate.core import EvaluateConfig
-    from cityseg.evaluate.core import evaluate as run_evaluation
-    from cityseg.tracking import TrackingUnavailableError
+    from cityseg.components.evaluate.core import EvaluateConfig
+    from cityseg.components.evaluate.core import evaluate as run_evaluation
+    from cityseg.components.tracking import TrackingUnavailableError
 
     try:
         scores = run_evaluation(EvaluateConfig(**options))

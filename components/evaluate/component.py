@@ -2,7 +2,7 @@
 
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 
 @images.component("evaluate")
@@ -31,9 +31,9 @@ def evaluate(
     Returns:
         mean_dice over the 7 non-void categories.
     """
-    from cityseg.evaluate.core import EvaluateConfig
-    from cityseg.evaluate.core import evaluate as score
-    from cityseg.pipelines.artifacts import publish_evaluation
+    from cityseg.components.artifacts import publish_evaluation
+    from cityseg.components.evaluate.core import EvaluateConfig
+    from cityseg.components.evaluate.core import evaluate as score
 
     scores = score(
         EvaluateConfig(

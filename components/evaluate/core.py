@@ -1,7 +1,7 @@
 """Score a model on one split of the shards the way Cityscapes scores it, from one confusion matrix.
 
 The 8x8 confusion matrix is accumulated over every pixel of the split and the scores come from it
-once (`cityseg.metrics`), never as an average of per-image or per-batch scores. Images whose size
+once (`cityseg.components.metrics`), never as an average of per-image or per-batch scores. Images whose size
 differs from the model's input are resized for inference and the predicted category ids are
 scaled back (nearest) to label resolution, so scores are always computed against the labels as
 stored.
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cityseg import metrics, storage
-from cityseg.evaluate import report
-from cityseg.labels import NUM_CLASSES
-from cityseg.modelstore import LoadedModel, is_mlflow_uri, load
+from cityseg.components import metrics, storage
+from cityseg.components.evaluate import report
+from cityseg.components.labels import NUM_CLASSES
+from cityseg.components.modelstore import LoadedModel, is_mlflow_uri, load
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class EvaluateConfig:
 
     Attributes:
         data: shards folder (local or gs://) with manifest.json.
-        model: model folder, `.keras` file or MLflow URI (see `cityseg.modelstore`).
+        model: model folder, `.keras` file or MLflow URI (see `cityseg.components.modelstore`).
         out: folder (local or gs://) for metrics.json, the PNGs and report.html.
         split: the split to score.
         batch_size: images per inference call; latency is per image at this batch size.
@@ -110,7 +110,7 @@ def predict_split(
     Raises:
         ValueError: the shards have no such split, or it is empty.
     """
-    from cityseg.dataset import load_manifest, make_dataset
+    from cityseg.components.dataset import load_manifest, make_dataset
 
     manifest = load_manifest(data)
     splits = manifest.get("splits", {})
@@ -148,7 +148,7 @@ def predict_split(
 
 
 def score(loaded: LoadedModel, data: str, split: str, batch_size: int = 8) -> dict:
-    """The metrics of `loaded` on `split`: `cityseg.metrics.scores` plus size, timing and the matrix."""
+    """The metrics of `loaded` on `split`: `metrics.scores` plus size, timing and the matrix."""
     result = predict_split(loaded, data, split, batch_size, keep=0)
     return _metrics(result, split)
 
@@ -206,8 +206,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     Raises:
         ValueError: bad model, shards or split (the message names which).
     """
-    from cityseg import tracking
-    from cityseg.dataset import load_manifest
+    from cityseg.components import tracking
+    from cityseg.components.dataset import load_manifest
 
     if is_mlflow_uri(config.model):
         tracking.connect(config.tracking_uri)

@@ -12,7 +12,7 @@ import cv2
 import matplotlib
 import numpy as np
 
-from cityseg.labels import CATEGORY_NAMES, category_colors, colorize
+from cityseg.components.labels import CATEGORY_NAMES, category_colors, colorize
 
 matplotlib.use("Agg")
 

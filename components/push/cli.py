@@ -1,4 +1,4 @@
-"""`cityseg push`, `cityseg promote` and `cityseg rollback`: launchers over `cityseg.push.core`."""
+"""`cityseg push`, `cityseg promote` and `cityseg rollback`: launchers over `cityseg.components.push.core`."""
 
 import click
 
@@ -38,8 +38,8 @@ def _aliases(aliases: dict[str, str]) -> str:
 )
 def push(**options):
     """Register a model and make it @champion only if it passes the absolute and the change gate."""
-    from cityseg.push.core import PushConfig
-    from cityseg.push.core import push as push_model
+    from cityseg.components.push.core import PushConfig
+    from cityseg.components.push.core import push as push_model
 
     try:
         result = push_model(PushConfig(**options))
@@ -66,8 +66,8 @@ def push(**options):
 )
 def promote(version, reason, user, name, tracking_uri):
     """Make a registered version @champion by hand; the old champion becomes @previous."""
-    from cityseg import tracking
-    from cityseg.push.core import promote as promote_version
+    from cityseg.components import tracking
+    from cityseg.components.push.core import promote as promote_version
 
     try:
         tracking.connect(tracking_uri)
@@ -88,8 +88,8 @@ def promote(version, reason, user, name, tracking_uri):
 )
 def rollback(reason, user, name, tracking_uri):
     """Put @champion back on @previous (the demoted version becomes @previous)."""
-    from cityseg import tracking
-    from cityseg.push.core import rollback as rollback_champion
+    from cityseg.components import tracking
+    from cityseg.components.push.core import rollback as rollback_champion
 
     try:
         tracking.connect(tracking_uri)

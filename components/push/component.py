@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from kfp.dsl import Dataset, Input, Model
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 
 @images.component("push")
@@ -35,9 +35,9 @@ def push(
     Returns:
         blessed, the registered version, the aliases it holds, and the reason of the decision.
     """
-    from cityseg.pipelines.artifacts import push_outputs
-    from cityseg.push.core import PushConfig
-    from cityseg.push.core import push as push_model
+    from cityseg.components.artifacts import push_outputs
+    from cityseg.components.push.core import PushConfig
+    from cityseg.components.push.core import push as push_model
 
     result = push_model(
         PushConfig(

@@ -9,7 +9,7 @@ TFX's Evaluator/Pusher semantics on MLflow aliases:
 - not blessed: aliases untouched, version tagged `blessed=false` with the reason. A refusal is a
   normal outcome, not an error.
 The compare-and-move runs under `registry.AliasLock` and re-checks `@champion` before moving it,
-so concurrent pushes never leave the champion on the worse model (see `cityseg.push.registry`).
+so concurrent pushes never leave the champion on the worse model (see `cityseg.components.push.registry`).
 """
 
 import dataclasses
@@ -20,8 +20,8 @@ import math
 import tempfile
 from pathlib import Path
 
-from cityseg import storage, tracking
-from cityseg.push import registry
+from cityseg.components import storage, tracking
+from cityseg.components.push import registry
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _version_tags(scores: dict, manifest_hash: str | None, kfp_run_id: str | Non
 
 
 def _register(config: PushConfig, loaded, tags: dict[str, str]) -> str:
-    from cityseg.modelstore import parse_mlflow_uri
+    from cityseg.components.modelstore import parse_mlflow_uri
 
     if loaded.registered_name == config.name and loaded.version:
         registry.set_version_tags(config.name, loaded.version, tags)
@@ -189,8 +189,8 @@ def _register(config: PushConfig, loaded, tags: dict[str, str]) -> str:
 
 
 def _score_champion(config: PushConfig, version: str, split: str) -> float | None:
-    from cityseg.evaluate.core import score
-    from cityseg.modelstore import load
+    from cityseg.components.evaluate.core import score
+    from cityseg.components.modelstore import load
 
     log.info("re-scoring champion %s v%s on %s/%s", config.name, version, config.data, split)
     champion = load(f"models:/{config.name}/{version}", cache_dir=config.cache_dir)
@@ -228,8 +228,8 @@ def push(config: PushConfig) -> PushResult:
             model without an MLflow run.
         TimeoutError: `@champion` kept moving under us for `max_attempts` comparisons.
     """
-    from cityseg.dataset import load_manifest
-    from cityseg.modelstore import load
+    from cityseg.components.dataset import load_manifest
+    from cityseg.components.modelstore import load
 
     scores = read_metrics(config.metrics)
     split = scores["split"]

@@ -11,8 +11,8 @@ import click
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes.  [default: one per core]")
 def remap(src: str, out: str, workers: int | None) -> None:
     """Remap label ids to the 8 categories: OUT/{split}/{city}/{stem}_gtFine_categoryIds.png."""
-    from cityseg.remap.core import RemapConfig
-    from cityseg.remap.core import remap as remap_to_categories
+    from cityseg.components.remap.core import RemapConfig
+    from cityseg.components.remap.core import remap as remap_to_categories
 
     try:
         summary = remap_to_categories(RemapConfig(cityscapes=src, out=out, workers=workers))

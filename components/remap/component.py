@@ -2,7 +2,7 @@
 
 from kfp.dsl import Dataset, Output
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 
 @images.component("remap")
@@ -14,8 +14,8 @@ def remap(cityscapes: str, categories: Output[Dataset], workers: int = 2) -> Non
         categories: {split}/{city}/{stem}_gtFine_categoryIds.png, uint8 category ids.
         workers: parallel worker processes.
     """
-    from cityseg.remap.core import RemapConfig
-    from cityseg.remap.core import remap as remap_to_categories
+    from cityseg.components.remap.core import RemapConfig
+    from cityseg.components.remap.core import remap as remap_to_categories
 
     summary = remap_to_categories(RemapConfig(cityscapes=cityscapes, out=categories.path, workers=workers))
     categories.metadata.update(frames=summary["frames"], pixel_share=summary["pixel_share"])

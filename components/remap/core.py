@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg import cityscapes, labels, parallel, storage
+from cityseg.components import cityscapes, labels, parallel, storage
 
 log = logging.getLogger(__name__)
 

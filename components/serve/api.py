@@ -11,11 +11,18 @@ from fastapi import FastAPI, File, HTTPException, Path, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from cityseg import metrics
-from cityseg.labels import CATEGORY_NAMES, category_colors, colorize
-from cityseg.serve.core import BadImageError, ServeConfig, decode_image, encode_png, pixel_share, render
-from cityseg.serve.images_index import ImageIndex
-from cityseg.serve.model_watcher import ModelWatcher, ServedModel
+from cityseg.components import metrics
+from cityseg.components.labels import CATEGORY_NAMES, category_colors, colorize
+from cityseg.components.serve.core import (
+    BadImageError,
+    ServeConfig,
+    decode_image,
+    encode_png,
+    pixel_share,
+    render,
+)
+from cityseg.components.serve.images_index import ImageIndex
+from cityseg.components.serve.model_watcher import ModelWatcher, ServedModel
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import click
 
-from cityseg import storage
-from cityseg.modelstore import DEFAULT_CACHE_DIR, is_mlflow_uri
-from cityseg.serve.core import ServeConfig
+from cityseg.components import storage
+from cityseg.components.modelstore import DEFAULT_CACHE_DIR, is_mlflow_uri
+from cityseg.components.serve.core import ServeConfig
 
 
 def _check_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -73,7 +73,7 @@ def serve(host: str, port: int, **options) -> None:
     """Serve the prediction API: POST /predict, GET /images, /model, /healthz, /readyz, /metrics."""
     import uvicorn
 
-    from cityseg.serve.api import create_app
+    from cityseg.components.serve.api import create_app
 
     # Every other option is a ServeConfig field of the same name.
     config = ServeConfig(**options)
@@ -95,7 +95,7 @@ def app(api: str, host: str, port: int) -> None:
     """Serve the web app: browse the API's images and compare true and predicted masks."""
     import uvicorn
 
-    from cityseg.serve.webapp import create_webapp
+    from cityseg.components.serve.webapp import create_webapp
 
     if not api.startswith(("http://", "https://")):
         raise click.BadParameter(

@@ -5,8 +5,8 @@ import dataclasses
 import cv2
 import numpy as np
 
-from cityseg.labels import CATEGORY_NAMES, NUM_CLASSES, VOID, colorize
-from cityseg.modelstore import DEFAULT_CACHE_DIR
+from cityseg.components.labels import CATEGORY_NAMES, NUM_CLASSES, VOID, colorize
+from cityseg.components.modelstore import DEFAULT_CACHE_DIR
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); they carry the size.

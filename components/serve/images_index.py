@@ -12,8 +12,8 @@ import os
 import cv2
 import numpy as np
 
-from cityseg import cityscapes
-from cityseg.labels import INVALID, VOID, category_lut
+from cityseg.components import cityscapes
+from cityseg.components.labels import INVALID, VOID, category_lut
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cityseg import modelstore, tracking
+from cityseg.components import modelstore, tracking
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ServedModel:
 def mask_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     """A function HxWx3 uint8 RGB image (any size) -> HxW uint8 category ids, as one compiled graph.
 
-    The resizing is the evaluator's (`cityseg.evaluate.core`): to the model's input size by area
+    The resizing is the evaluator's (`cityseg.components.evaluate.core`): to the model's input size by area
     averaging when shrinking (as the input pipeline does) and bilinear otherwise, argmax, then
     nearest back to the image's size; so the API and the evaluation predict the same mask for the
     same picture. Only the uint8 mask leaves the graph.
@@ -79,7 +79,7 @@ def mask_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def load_served_model(ref: str, cache_dir: str) -> ServedModel:
-    """Load `ref` through `cityseg.modelstore`, compile its predict function and run it once."""
+    """Load `ref` through `cityseg.components.modelstore`, compile its predict function and run it once."""
     loaded = modelstore.load(ref, cache_dir)
     predict = mask_predictor(loaded.model)
     height, width = loaded.input_size

@@ -21,7 +21,7 @@ def shard(
     *, src: str, categories: str, out: str, shards: int, height: int, width: int, workers: int | None
 ) -> None:
     """Write TFRecord shards OUT/{split}-{i:05d}-of-{n:05d}.tfrecord, manifest.json and TFDS metadata."""
-    from cityseg.shard.core import ShardConfig, write_shards
+    from cityseg.components.shard.core import ShardConfig, write_shards
 
     config = ShardConfig(src, categories, out, shards=shards, height=height, width=width, workers=workers)
     try:

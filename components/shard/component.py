@@ -2,7 +2,7 @@
 
 from kfp.dsl import Dataset, Input, Output
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 
 @images.component("shard")
@@ -25,7 +25,7 @@ def shard(
         height: stored image height.
         width: stored image width.
     """
-    from cityseg.shard.core import ShardConfig, write_shards
+    from cityseg.components.shard.core import ShardConfig, write_shards
 
     manifest = write_shards(
         ShardConfig(

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg import cityscapes, labels, parallel, storage, tfrecord
+from cityseg.components import cityscapes, labels, parallel, storage, tfrecord
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from cityseg.synth import core
+from cityseg.components.synth import core
 
 
 def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int:

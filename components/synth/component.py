@@ -2,7 +2,7 @@
 
 from kfp.dsl import Dataset, Output
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 
 @images.component("synth")
@@ -27,7 +27,7 @@ def synth(
         seed: random seed; the same seed gives the same frames.
         workers: parallel worker processes.
     """
-    from cityseg.synth.core import SynthConfig, generate
+    from cityseg.components.synth.core import SynthConfig, generate
 
     summary = generate(
         SynthConfig(
@@ -42,15 +42,3 @@ def synth(
     )
     cityscapes.metadata["splits"] = summary["splits"]
     return cityscapes.uri
-
-
-@images.component("source")
-def check_source(data: str) -> str:
-    """Check that a Cityscapes source (folder or gs:// prefix) exists; returns it unchanged.
-
-    Args:
-        data: a Cityscapes root, a folder with the two official zips, or a gs:// prefix holding either.
-    """
-    from cityseg.pipelines.validation import check_data_source
-
-    return check_data_source(data)

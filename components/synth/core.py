@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cityseg import labels, storage
-from cityseg.synth.render import render
-from cityseg.synth.scene import build_scene, city_style
+from cityseg.components import labels, storage
+from cityseg.components.synth.render import render
+from cityseg.components.synth.scene import build_scene, city_style
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from cityscapesscripts.helpers.labels import labels as _LABELS
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image, ImageDraw
 
-from cityseg.synth.scene import Scene, Shape
+from cityseg.components.synth.scene import Scene, Shape
 
 # Pixels of these labels show whatever lies beneath them in the photo: the out-of-roi frame is an
 # annotation of the image border, not a thing in the street.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from cityseg.train.core import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, validate
-from cityseg.train.core import train as run_training
-from cityseg.train.losses import CLASS_WEIGHTINGS, LOSSES
-from cityseg.train.models import MODELS
+from cityseg.components.train.core import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, validate
+from cityseg.components.train.core import train as run_training
+from cityseg.components.train.losses import CLASS_WEIGHTINGS, LOSSES
+from cityseg.components.train.models import MODELS
 
 DEFAULTS = TrainConfig(data="", out="")
 
@@ -128,8 +128,8 @@ def _worker_argv(ctx: click.Context) -> list[str]:
 @click.pass_context
 def train(ctx: click.Context, workers: int, **kwargs) -> None:
     """Train a segmentation model on shards and write the model folder (tracked in MLflow)."""
-    from cityseg.tracking import TrackingUnavailableError, connect
-    from cityseg.train.distribute import WorkerFailedError, launch_local_workers
+    from cityseg.components.tracking import TrackingUnavailableError, connect
+    from cityseg.components.train.distribute import WorkerFailedError, launch_local_workers
 
     config = TrainConfig(**kwargs)
     try:

@@ -2,7 +2,7 @@
 
 from kfp.dsl import Dataset, Input, Model, Output
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 
 @images.component("train")
@@ -55,8 +55,8 @@ def train(
         augment: comma-separated augmentations (flip, scale_crop, color_jitter, noise, rotate).
         parent_run_id: MLflow run this run nests under (a comparison sweep's parent run); empty for none.
     """
-    from cityseg.pipelines.launch import Launch, train_model
-    from cityseg.train.core import TrainConfig
+    from cityseg.components.train.core import TrainConfig
+    from cityseg.components.train.launch import Launch, train_model
 
     config = TrainConfig(
         data=shards.path,

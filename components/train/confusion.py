@@ -1,15 +1,15 @@
 """A Keras metric that accumulates the 8x8 confusion matrix over a whole split, not per batch.
 
 Averaging per-batch Dice overweights small batches and categories that happen to be absent; the
-streaming matrix gives exactly what `cityseg.metrics.scores` computes over the split.
+streaming matrix gives exactly what `cityseg.components.metrics.scores` computes over the split.
 """
 
 import numpy as np
 from keras import ops, saving
 from keras.metrics import Metric
 
-from cityseg import metrics
-from cityseg.labels import NUM_CLASSES, VOID
+from cityseg.components import metrics
+from cityseg.components.labels import NUM_CLASSES, VOID
 
 SCORES = ("mean_dice", "mean_iou")
 
@@ -26,7 +26,7 @@ def confusion_counts(y_true, y_pred):
 class ConfusionMatrixScore(Metric):
     """Streaming confusion matrix whose result is the split's `mean_dice` or `mean_iou`.
 
-    The result follows the Cityscapes convention of `cityseg.metrics.scores` (void ground truth
+    The result follows the Cityscapes convention of `cityseg.components.metrics.scores` (void ground truth
     ignored, a category predicted as void a false negative, categories absent from both sides
     skipped), computed with backend ops so that it runs inside the compiled evaluation step.
     """
@@ -62,7 +62,7 @@ class ConfusionMatrixScore(Metric):
         self.matrix.assign(ops.zeros((NUM_CLASSES, NUM_CLASSES), dtype="int64"))
 
     def scores(self) -> dict[str, float | None]:
-        """All of `cityseg.metrics.scores` for the matrix accumulated so far."""
+        """All of `cityseg.components.metrics.scores` for the matrix accumulated so far."""
         return metrics.scores(np.asarray(ops.convert_to_numpy(self.matrix)))
 
     def get_config(self):

@@ -2,7 +2,7 @@
 
 The model folder (the KFP Model artifact) holds model.keras, saved_model/, tflite/, history.json,
 curves.png and train_info.json. `OUT/backup/` holds checkpoints while a run is in progress
-(BackupAndRestore for `fit`, a CheckpointManager in the multi-worker loop of `cityseg.train.loop`):
+(BackupAndRestore for `fit`, a CheckpointManager in the multi-worker loop of `cityseg.components.train.loop`):
 a killed run started again with the same `out` resumes after its last finished epoch.
 """
 
@@ -15,11 +15,11 @@ import shutil
 import time
 from pathlib import Path
 
-from cityseg import storage, tracking
-from cityseg.dataset import AugmentConfig, load_manifest, make_dataset
-from cityseg.train.distribute import Task, choose_strategy, task_from_env
-from cityseg.train.losses import CLASS_WEIGHTINGS, LOSSES, class_weights
-from cityseg.train.models import MODELS, check_size
+from cityseg.components import storage, tracking
+from cityseg.components.dataset import AugmentConfig, load_manifest, make_dataset
+from cityseg.components.train.distribute import Task, choose_strategy, task_from_env
+from cityseg.components.train.losses import CLASS_WEIGHTINGS, LOSSES, class_weights
+from cityseg.components.train.models import MODELS, check_size
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def _make_callbacks(config: TrainConfig, task: Task, out: Path, steps_per_epoch:
     """Keras callbacks in the order they must run: backup first, so a logged epoch is a saved one."""
     import keras
 
-    from cityseg.train.progress import EpochRecorder
+    from cityseg.components.train.progress import EpochRecorder
 
     callbacks = []
     if backup:
@@ -222,7 +222,7 @@ def train(config: TrainConfig) -> dict:
 
     Raises:
         ValueError: bad config or shards, before training starts.
-        cityseg.tracking.TrackingUnavailableError: the MLflow server does not answer.
+        cityseg.components.tracking.TrackingUnavailableError: the MLflow server does not answer.
     """
     manifest = validate(config)
     size = _size(config, manifest)
@@ -235,11 +235,11 @@ def train(config: TrainConfig) -> dict:
     import keras
     import tensorflow as tf
 
-    from cityseg.train.confusion import ConfusionMatrixScore
-    from cityseg.train.export import float32_copy, weights_sha256
-    from cityseg.train.loop import fit_multi_worker, wait_for_all_workers
-    from cityseg.train.losses import build_loss
-    from cityseg.train.models import build_model
+    from cityseg.components.train.confusion import ConfusionMatrixScore
+    from cityseg.components.train.export import float32_copy, weights_sha256
+    from cityseg.components.train.loop import fit_multi_worker, wait_for_all_workers
+    from cityseg.components.train.losses import build_loss
+    from cityseg.components.train.models import build_model
 
     mixed = config.mixed_precision
     if mixed is None:
@@ -329,8 +329,8 @@ def _write_model_folder(config: TrainConfig, model, *, val_ds, info: dict, histo
     import mlflow
     import numpy as np
 
-    from cityseg.train.export import export_model
-    from cityseg.train.progress import plot_curves
+    from cityseg.components.train.export import export_model
+    from cityseg.components.train.progress import plot_curves
 
     representative = [image for images, _ in val_ds.take(4) for image in images.numpy()][:8]
     out = Path(config.out)

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cityseg.train.models import build_model
+from cityseg.components.train.models import build_model
 
 log = logging.getLogger(__name__)
 

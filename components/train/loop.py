@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cityseg import metrics
-from cityseg.labels import NUM_CLASSES
-from cityseg.train.confusion import confusion_counts
+from cityseg.components import metrics
+from cityseg.components.labels import NUM_CLASSES
+from cityseg.components.train.confusion import confusion_counts
 
 log = logging.getLogger(__name__)
 

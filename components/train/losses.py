@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops, saving
 from keras.losses import Loss
 
-from cityseg.labels import NUM_CLASSES, VOID
+from cityseg.components.labels import NUM_CLASSES, VOID
 
 CLASS_WEIGHTINGS = ("none", "median", "inverse_log")
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from cityseg.labels import NUM_CLASSES
+from cityseg.components.labels import NUM_CLASSES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 from tqdm import tqdm
 
-from cityseg import storage
+from cityseg.components import storage
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg import cityscapes
-from cityseg.cityscapes import Source
-from cityseg.labels import category_lut
-from cityseg.remap.core import RemapConfig, RemapTask, category_mask_name, remap, remap_frame
-from cityseg.shard.core import ShardConfig, encode_frame, write_shards
-from cityseg.synth.core import SynthConfig, generate
+from cityseg.components import cityscapes
+from cityseg.components.cityscapes import Source
+from cityseg.components.labels import category_lut
+from cityseg.components.remap.core import RemapConfig, RemapTask, category_mask_name, remap, remap_frame
+from cityseg.components.shard.core import ShardConfig, encode_frame, write_shards
+from cityseg.components.synth.core import SynthConfig, generate
 from tests.benchmarks.common import Result, machine, timed
 
 FULL_SIZE = (1024, 2048)
@@ -156,7 +156,7 @@ def bench_shard(work: Path) -> list[Result]:
             baseline_name="floor: decoding the source image and mask PNGs alone",
             baseline_value=len(pairs) / decode_s,
             goal="close to the floor (area resize + PNG encode of the small frame come on top)",
-            command="cityseg.shard.core.encode_frame over the 1024x2048 frames",
+            command="cityseg.components.shard.core.encode_frame over the 1024x2048 frames",
             machine=machine(),
             detail=f"{len(pairs)} frames, best of 2",
         ),
@@ -202,7 +202,7 @@ def _pydataset_class():
 def bench_read(work: Path) -> list[Result]:
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
-    from cityseg.dataset import load_manifest, make_dataset
+    from cityseg.components.dataset import load_manifest, make_dataset
 
     source = work / f"cityscapes_{READ_SIZE[0]}x{READ_SIZE[1]}"
     manifest = load_manifest(work / "shards_read")
@@ -234,7 +234,7 @@ def bench_read(work: Path) -> list[Result]:
     py_times = epochs_pydataset()
     common = {
         "baseline_name": "keras.utils.PyDataset of the same PNGs (OpenCV, 2 worker threads)",
-        "command": f"cityseg.dataset.make_dataset(shards, 'train', {BATCH}) iterated {EPOCHS} times",
+        "command": f"dataset.make_dataset(shards, 'train', {BATCH}) iterated {EPOCHS} times",
         "machine": machine(),
     }
     return [

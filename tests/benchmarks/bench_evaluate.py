@@ -6,10 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg.labels import category_lut
-from cityseg.metrics import confusion_matrix
+from cityseg.components.labels import category_lut
+from cityseg.components.metrics import confusion_matrix
 from tests.benchmarks.common import Result, machine, timed
-from tests.evaluate.builders import blocks, graded_split, model_folder, write_shards
+from tests.components.evaluate.builders import blocks, graded_split, model_folder, write_shards
 
 EVAL_SIZE = (128, 256)
 EVAL_IMAGES = 16
@@ -25,9 +25,9 @@ def _inference_floor(model, images: np.ndarray) -> None:
 
 
 def bench_throughput(work: Path) -> Result:
-    from cityseg.evaluate.core import score
-    from cityseg.modelstore import load
-    from cityseg.train.models import build_model
+    from cityseg.components.evaluate.core import score
+    from cityseg.components.modelstore import load
+    from cityseg.components.train.models import build_model
 
     split = graded_split(count=EVAL_IMAGES, height=EVAL_SIZE[0], width=EVAL_SIZE[1])
     shards = write_shards(work / "eval_shards", {"val": (split["images"], split["masks"])})

@@ -73,7 +73,7 @@ def _street_scene(work: Path) -> tuple[bytes, np.ndarray]:
     """One synthetic 256x512 frame: its PNG bytes and its pixels as RGB uint8."""
     import cv2
 
-    from cityseg.synth.core import SynthConfig, generate
+    from cityseg.components.synth.core import SynthConfig, generate
 
     generate(SynthConfig(out=str(work / "synth"), cities=3, frames_per_city=1, height=SIZE[0], width=SIZE[1]))
     path = sorted((work / "synth" / "leftImg8bit").rglob("*_leftImg8bit.png"))[0]
@@ -114,8 +114,8 @@ def _interleaved(url: str, data: bytes, model_path: Path, image: np.ndarray) -> 
 
     Interleaving keeps the three comparable when other work on the machine comes and goes.
     """
-    from cityseg.modelstore import load
-    from cityseg.serve.model_watcher import mask_predictor
+    from cityseg.components.modelstore import load
+    from cityseg.components.serve.model_watcher import mask_predictor
 
     model = load(model_path).model
     # The image is already at the model's size: model.predict gets it as float32 in [0, 1] directly.
@@ -147,7 +147,7 @@ def _interleaved(url: str, data: bytes, model_path: Path, image: np.ndarray) -> 
 
 def run(work_dir: Path) -> list[Result]:
     """API latency with one client against raw model.predict, and throughput with several clients."""
-    from cityseg.train.models import build_model
+    from cityseg.components.train.models import build_model
 
     work_dir.mkdir(parents=True, exist_ok=True)
     data, image = _street_scene(work_dir)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from cityseg.synth import core
+from cityseg.components.synth import core
 from tests.benchmarks.common import Result, machine, timed
 
 HEIGHT, WIDTH = 256, 512

@@ -13,11 +13,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cityseg.dataset import AugmentConfig, make_dataset
-from cityseg.train.losses import build_loss
-from cityseg.train.models import MODELS, build_model
+from cityseg.components.dataset import AugmentConfig, make_dataset
+from cityseg.components.train.losses import build_loss
+from cityseg.components.train.models import MODELS, build_model
 from tests.benchmarks.common import Result, machine
-from tests.train.conftest import write_shards
+from tests.components.train.conftest import write_shards
 
 COMMAND = "make bench (tests/benchmarks/bench_train.py)"
 GPU_RESULTS = Path(__file__).with_name("gpu_results.json")

@@ -17,8 +17,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cityseg.train.losses import build_loss
-from cityseg.train.models import MODELS, build_model
+from cityseg.components.train.losses import build_loss
+from cityseg.components.train.models import MODELS, build_model
 
 
 def gpu_name() -> str:

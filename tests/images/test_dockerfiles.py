@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cityseg.pipelines import images
+from cityseg.components import images
 
 HADOLINT = Path(sys.executable).with_name("hadolint")
 DOCKERFILES = sorted(images.IMAGES_DIR.glob("*/Dockerfile"))
@@ -61,4 +61,4 @@ def test_build_pushes_the_references_the_components_use():
 
 def test_make_images_calls_the_build_command():
     makefile = (images.IMAGES_DIR.parent / "Makefile").read_text()
-    assert "python -m cityseg.pipelines.images build --registry $(REGISTRY) --tag $(TAG) --push" in makefile
+    assert "python -m cityseg.components.images build --registry $(REGISTRY) --tag $(TAG) --push" in makefile

@@ -7,7 +7,7 @@ import yaml
 from click.testing import CliRunner
 
 from cityseg.cli import main
-from cityseg.pipelines import images
+from cityseg.components import images
 from cityseg.pipelines.client import compile_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -53,7 +53,7 @@ def test_a_gs_source_that_does_not_exist_is_refused(gcs_emulator, tmp_path):
 
 
 def test_an_existing_gs_source_passes(gcs_emulator):
-    from cityseg import storage
+    from cityseg.components import storage
 
     bucket = gcs_emulator()
     storage.write_bytes(f"{bucket}/cityscapes/gtFine/train/a/x.png", b"x")

@@ -1,0 +1,51 @@
+"""The `cityseg` command line: one subcommand per pipeline step, each a thin launcher over its `core`."""
+
+import importlib
+import logging
+
+import click
+
+# Subcommand name -> "module:attribute" of its click command. Modules load on first use, so
+# `cityseg synth --help` does not pay for importing TensorFlow or MLflow.
+COMMANDS = {
+    "synth": "cityseg.components.synth.cli:synth",
+    "remap": "cityseg.components.remap.cli:remap",
+    "shard": "cityseg.components.shard.cli:shard",
+    "train": "cityseg.components.train.cli:train",
+    "evaluate": "cityseg.components.evaluate.cli:evaluate",
+    "push": "cityseg.components.push.cli:push",
+    "promote": "cityseg.components.push.cli:promote",
+    "rollback": "cityseg.components.push.cli:rollback",
+    "serve": "cityseg.components.serve.cli:serve",
+    "app": "cityseg.components.serve.cli:app",
+    "run": "cityseg.pipelines.cli:run",
+    "compile": "cityseg.pipelines.cli:compile_",
+    "submit": "cityseg.pipelines.cli:submit",
+    "schedule": "cityseg.pipelines.cli:schedule",
+    "compare": "cityseg.pipelines.compare_cli:compare",
+    "report": "cityseg.components.compare.cli:report",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when they are invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def main(verbose: bool) -> None:
+    """Train, evaluate and ship Cityscapes street-scene segmentation models."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -1,0 +1,68 @@
+"""`cityseg train` refuses bad input with a clear message before any training starts."""
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from cityseg.cli import main
+from cityseg.components.train.core import TrainConfig, validate
+from tests.conftest import free_port
+
+
+def _train(*args: str):
+    return CliRunner().invoke(main, ["train", *args])
+
+
+def test_missing_shard_folder(tmp_path):
+    result = _train("--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'nowhere'}: no manifest.json" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_shard_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _train("--data", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "empty: no manifest.json" in result.output
+
+
+def test_size_not_divisible_by_the_stride(shards, tmp_path):
+    result = _train(
+        "--data", str(shards), "--out", str(tmp_path / "out"), "--model", "unet", "--height", "40"
+    )
+    assert result.exit_code == 1
+    assert "size 40x64 does not suit model 'unet'" in result.output
+    assert "stride 16" in result.output
+
+
+@pytest.mark.parametrize(("option", "value"), [("--model", "segformer"), ("--loss", "lovasz")])
+def test_unknown_model_or_loss(shards, tmp_path, option, value):
+    result = _train("--data", str(shards), "--out", str(tmp_path / "out"), option, value)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': '{value}' is not one of" in result.output
+
+
+def test_unknown_augmentation(shards, tmp_path):
+    result = _train("--data", str(shards), "--out", str(tmp_path / "out"), "--augment", "flip,mixup")
+    assert result.exit_code == 2
+    assert "unknown augmentation mixup" in result.output
+
+
+def test_unreachable_mlflow_server_fails_fast_naming_it(shards, tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    result = _train("--data", str(shards), "--out", str(tmp_path / "out"), "--tracking-uri", uri)
+    assert time.monotonic() - start < 15
+    assert result.exit_code == 1
+    assert f"MLflow tracking server {uri} cannot be reached" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_names_the_bad_field(shards):
+    with pytest.raises(ValueError, match="lr_schedule: unknown value 'step'"):
+        validate(TrainConfig(data=str(shards), out="x", lr_schedule="step"))
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        validate(TrainConfig(data=str(shards), out="x", epochs=0))
+    assert validate(TrainConfig(data=str(shards), out="x"))["height"] == 32

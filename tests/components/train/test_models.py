@@ -1,0 +1,46 @@
+"""Models by name: shapes, dtypes, parameter counts and the stride check."""
+
+import keras
+import numpy as np
+import pytest
+
+from cityseg.components.train.models import MODELS, build_model, model_stride
+
+# Regression values: a change here changes every trained model's size, so it must be deliberate.
+PARAMS = {"unet_mini": 482_152, "unet": 1_945_640, "mobilenetv2_unet": 3_373_576, "deeplabv3plus": 3_198_728}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_outputs_float32_logits_at_input_size(name):
+    stride = model_stride(name)
+    height, width = 2 * stride, 4 * stride
+    model = build_model(name, height, width)
+    logits = model(np.random.default_rng(0).random((2, height, width, 3), dtype=np.float32))
+    assert tuple(logits.shape) == (2, height, width, 8)
+    assert logits.dtype == "float32"
+    assert model.count_params() == PARAMS[name]
+
+
+def test_mixed_precision_keeps_float32_logits():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = build_model("unet_mini", 32, 64)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.get_layer("classifier").compute_dtype == "float16"
+    assert model(np.zeros((1, 32, 64, 3), np.float32)).dtype == "float32"
+
+
+def test_size_not_divisible_by_stride_names_size_and_stride():
+    with pytest.raises(ValueError, match=r"size 100x128 .*'unet'.* stride 16"):
+        build_model("unet", 100, 128)
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown model 'segformer'; choose one of unet_mini, unet"):
+        build_model("segformer", 64, 64)
+
+
+def test_plain_unet_refuses_pretrained_weights():
+    with pytest.raises(ValueError, match="no pretrained encoder"):
+        build_model("unet_mini", 32, 32, weights="imagenet")
