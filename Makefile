@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REGISTRY ?= ghcr.io/cityseg
 TAG ?= $(shell sed -n 's/^version = //p' setup.cfg)
+DIGESTS ?= images/digests.json
 PYTEST_ARGS ?=
 
 .PHONY: setup browser run test bench lint images clean
@@ -37,8 +38,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint images/*/Dockerfile
 
+# Records each pushed image's digest in $(DIGESTS); `python -m cityseg.components.images pin` then
+# rewrites a compiled pipeline to those digests (README, "Run on GKE").
 images:
-	$(BIN)/python -m cityseg.components.images build --registry $(REGISTRY) --tag $(TAG) --push
+	$(BIN)/python -m cityseg.components.images build --registry $(REGISTRY) --tag $(TAG) --push --digests $(DIGESTS)
 
 clean:
 	rm -rf $(VENV) work .pytest_cache

@@ -59,6 +59,21 @@ def test_build_pushes_the_references_the_components_use():
     assert gpu_base[gpu_base.index("-f") + 1] == str(images.IMAGES_DIR / "base" / "Dockerfile")
 
 
-def test_make_images_calls_the_build_command():
+def test_make_images_calls_the_build_command_and_records_the_digests():
     makefile = (images.IMAGES_DIR.parent / "Makefile").read_text()
-    assert "python -m cityseg.components.images build --registry $(REGISTRY) --tag $(TAG) --push" in makefile
+    command = "python -m cityseg.components.images build --registry $(REGISTRY) --tag $(TAG)"
+    assert f"{command} --push --digests $(DIGESTS)" in makefile
+    assert "DIGESTS ?= images/digests.json" in makefile
+
+
+def test_the_gpu_serving_image_is_the_serve_dockerfile_on_the_cuda_base():
+    commands = images.build_commands("r.io/p", "v3", push=False, commit="abc")
+    builds = {argv[argv.index("-t") + 1]: argv for argv in commands}
+    gpu = builds["r.io/p/cityseg-serve-gpu:v3"]
+    assert gpu[gpu.index("-f") + 1] == str(images.IMAGES_DIR / "serve" / "Dockerfile")
+    assert [arg for arg in gpu if "=" in arg] == ["BASE_IMAGE=r.io/p/cityseg-base-gpu:v3", "EXTRAS=gpu"]
+    cpu = builds["r.io/p/cityseg-serve:v3"]
+    assert [arg for arg in cpu if "=" in arg] == ["BASE_IMAGE=r.io/p/cityseg-base:v3"]
+    dockerfile = (images.IMAGES_DIR / "serve" / "Dockerfile").read_text()
+    assert "ARG EXTRAS=cpu" in dockerfile and '"/opt/cityseg[${EXTRAS},serve]"' in dockerfile
+    assert images.image("deploy", "r.io/p", "v3") == "r.io/p/cityseg-push:v3"

@@ -1,0 +1,1 @@
+"""deploy step: the blessed model onto the KServe InferenceService behind a canary."""

@@ -1,0 +1,52 @@
+"""KFP interface of the deploy step (wired after push, only when the model is blessed)."""
+
+from typing import NamedTuple
+
+from cityseg.components import images
+
+
+@images.component("deploy")
+def deploy(
+    *,
+    version: str,
+    registered_model: str,
+    target: str,
+    service: str,
+    namespace: str,
+    canary_traffic_percent: int,
+    ready_timeout_s: float,
+    serving_dir: str,
+    mlflow_tracking_uri: str,
+) -> NamedTuple("DeployOutputs", [("url", str), ("version", str), ("traffic", str)]):
+    """Serve the blessed version: a canary on the KServe InferenceService, promoted when Ready.
+
+    Args:
+        version: the registered model version that push blessed.
+        registered_model: MLflow registered model name.
+        target: "kserve" on the cluster, "local" in kfp.local (only reports the URL and the version).
+        service: the InferenceService's name (manifests/serving).
+        namespace: its namespace; empty means the namespace the task runs in.
+        canary_traffic_percent: share of the traffic the new revision gets until it is Ready.
+        ready_timeout_s: how long the canary may take to become Ready before it is rolled back
+            (traffic to the previous revision, @champion back to @previous) and the step fails.
+        serving_dir: push's serving folder, for a predictor that loads STORAGE_URI; empty otherwise.
+        mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI.
+    Returns:
+        the serving URL, the version, and the traffic split as `revision=percent,...`.
+    """
+    from cityseg.components.deploy.core import DeployConfig
+    from cityseg.components.deploy.core import deploy as deploy_version
+
+    return deploy_version(
+        DeployConfig(
+            version=version,
+            name=registered_model,
+            target=target,
+            service=service,
+            namespace=namespace,
+            canary_traffic_percent=canary_traffic_percent,
+            ready_timeout_s=ready_timeout_s,
+            serving_dir=serving_dir,
+            tracking_uri=mlflow_tracking_uri or None,
+        )
+    ).outputs()
