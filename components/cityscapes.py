@@ -13,6 +13,7 @@ import functools
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,6 @@ CATEGORY_SUFFIX = "_gtFine_categoryIds.png"
 _FRAME_RE = r"(?:^|/){kind}/(?P<split>[^/]+)/(?P<city>[^/]+)/(?P<stem>[^/]+){suffix}$"
 IMAGE_RE = re.compile(_FRAME_RE.format(kind="leftImg8bit", suffix=re.escape(IMAGE_SUFFIX)))
 LABEL_RE = re.compile(_FRAME_RE.format(kind="gtFine", suffix=re.escape(LABEL_SUFFIX)))
-POLYGONS_RE = re.compile(_FRAME_RE.format(kind="gtFine", suffix=re.escape(POLYGONS_SUFFIX)))
 CATEGORY_RE = re.compile(r"(?:^|/)(?P<split>[^/]+)/(?P<city>[^/]+)/(?P<stem>[^/]+)" + CATEGORY_SUFFIX + "$")
 
 FrameKey = tuple[str, str, str]
@@ -80,11 +80,22 @@ class Source:
         return sorted(name for name in names if not name.endswith("/"))
 
     def read(self, name: str) -> bytes:
-        """The bytes of one file named by `names()`."""
+        """The bytes of one file named by `names()`.
+
+        Raises:
+            ValueError: naming the zip and the member, when a zip member does not decompress or
+                fails its CRC check.
+        """
         if self.zip_dir is None:
             return storage.read_bytes(self.where(name))
         zip_name, _, member = name.partition("/")
-        return _open_zip(self, zip_name).read(member)
+        try:
+            return _open_zip(self, zip_name).read(member)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
+            # zipfile raises RuntimeError for encrypted members, NotImplementedError for unknown codecs.
+            raise ValueError(
+                f"{self.where(zip_name)}: member {member} is damaged or unreadable ({err})"
+            ) from None
 
     def where(self, name: str) -> str:
         """Where a file is, in words a user can follow (`root/a/b.png`, `root/x.zip/a/b.png`)."""

@@ -9,6 +9,7 @@ reader never sees half a file. A GCS object upload is atomic by itself.
 """
 
 import contextlib
+import dataclasses
 import functools
 import os
 import shutil
@@ -128,6 +129,52 @@ def list_files(prefix: str | os.PathLike) -> Iterator[str]:
         yield from sorted(str(p) for p in root.rglob("*") if p.is_file())
 
 
+@dataclasses.dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing says about one file, without reading it.
+
+    `name` is relative to the listed folder or prefix. Local files carry `mtime_ns`; gs:// objects
+    carry `generation` and the checksums GCS keeps (`crc32c`, and `md5` for non-composite objects).
+    """
+
+    name: str
+    size: int
+    mtime_ns: int | None = None
+    generation: int | None = None
+    crc32c: str | None = None
+    md5: str | None = None
+
+
+def list_objects(prefix: str | os.PathLike) -> list[ObjectInfo]:
+    """Every file below a local folder or gs:// prefix with its listing metadata, sorted by name."""
+    if is_gcs(prefix):
+        bucket, name = split_gcs(str(prefix))
+        name = name.rstrip("/") + "/" if name else ""
+        return sorted(
+            (
+                ObjectInfo(
+                    name=blob.name[len(name) :],
+                    size=int(blob.size or 0),
+                    generation=int(blob.generation) if blob.generation is not None else None,
+                    crc32c=blob.crc32c,
+                    md5=blob.md5_hash,
+                )
+                for blob in _client().list_blobs(bucket, prefix=name)
+                if not blob.name.endswith("/")
+            ),
+            key=lambda info: info.name,
+        )
+    root = Path(prefix)
+    found = []
+    for folder, _, files in os.walk(root):
+        for file_name in files:
+            path = Path(folder, file_name)
+            stat = path.stat()
+            name = path.relative_to(root).as_posix()
+            found.append(ObjectInfo(name, stat.st_size, mtime_ns=stat.st_mtime_ns))
+    return sorted(found, key=lambda info: info.name)
+
+
 def download(uri: str, local_path: str | os.PathLike) -> Path:
     """Copy one gs:// object (or local file) to a local path, atomically."""
     local_path = Path(local_path)
@@ -157,44 +204,35 @@ def copy_tree(src: str | os.PathLike, dst: str | os.PathLike) -> list[str]:
     for path in list_files(src):
         relative = path[len(src) :].lstrip("/") if is_gcs(src) else Path(path).relative_to(src).as_posix()
         target = join(dst, relative)
-        if is_gcs(path) and not is_gcs(target):
-            download(path, target)
-        elif not is_gcs(path) and is_gcs(target):
-            _blob(target).upload_from_filename(path)
-        else:
-            write_bytes(target, read_bytes(path))
+        copy_file(path, target)
         written.append(target)
     return written
 
 
-@contextlib.contextmanager
-def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
-    """A fresh local folder that replaces `out` (local or gs://) only when the block succeeds.
-
-    Locally the folder is a sibling of `out` and is renamed into place, so readers see the old
-    folder or the complete new one, never a half-written one; when the block raises, it is removed.
-    For gs:// the files are uploaded after the block succeeds.
-    """
-    if is_gcs(out):
-        with tempfile.TemporaryDirectory(prefix="cityseg-stage-") as staging:
-            yield Path(staging)
-            copy_tree(staging, str(out))
-        return
-    target = Path(out).absolute()
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    staging.chmod(0o755)  # mkdtemp makes it private to the user
-    if target.exists():
-        previous = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
-        os.replace(target, previous / target.name)
-        os.replace(staging, target)
-        shutil.rmtree(previous)
+def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy one file; either side may be gs://."""
+    src, dst = str(src), str(dst)
+    if is_gcs(src) and not is_gcs(dst):
+        download(src, dst)
+    elif not is_gcs(src) and is_gcs(dst):
+        _blob(dst).upload_from_filename(src)
     else:
-        os.replace(staging, target)
+        write_bytes(dst, read_bytes(src))
+
+
+def delete(path: str | os.PathLike) -> None:
+    """Remove one local file or gs:// object; nothing stored there is fine."""
+    if is_gcs(path):
+        from google.api_core import exceptions
+
+        with contextlib.suppress(exceptions.NotFound):
+            _blob(str(path)).delete()
+        return
+    Path(path).unlink(missing_ok=True)
+
+
+def gcs_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a failed gs:// call raises, for callers that turn them into clear errors."""
+    from google.api_core import exceptions
+
+    return (exceptions.GoogleAPIError,)

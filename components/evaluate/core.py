@@ -8,17 +8,18 @@ stored.
 """
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from cityseg.components import metrics, storage
+from cityseg.components import metrics, output_folder
+from cityseg.components.defaults import MODEL_CACHE_DIR
 from cityseg.components.evaluate import report
 from cityseg.components.labels import NUM_CLASSES
 from cityseg.components.modelstore import LoadedModel, is_mlflow_uri, load
@@ -46,6 +47,7 @@ class EvaluateConfig:
         log_to_mlflow: log eval_* metrics and the files to the model's MLflow run, when it has one.
         tracking_uri: MLflow store; None means MLFLOW_TRACKING_URI or the local default.
         cache_dir: where MLflow models are downloaded to.
+        corruptions: also score the split under common corruptions (`evaluate.corruptions`).
     """
 
     data: str
@@ -56,7 +58,8 @@ class EvaluateConfig:
     samples: int = 6
     log_to_mlflow: bool = True
     tracking_uri: str | None = None
-    cache_dir: str = "work/model_cache"
+    cache_dir: str = MODEL_CACHE_DIR
+    corruptions: bool = False
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -153,6 +156,21 @@ def score(loaded: LoadedModel, data: str, split: str, batch_size: int = 8) -> di
     return _metrics(result, split)
 
 
+def weights_sha256(model) -> str:
+    """A checksum of the model's weights (dtype, shape and bytes of each, in order).
+
+    metrics.json records it as the model's identity, and `cityseg push` recomputes it: it names the
+    weights, not the file, so a model folder, a `.keras` file and an MLflow download of the same
+    model agree.
+    """
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        array = np.ascontiguousarray(weight)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def _metrics(result: SplitPredictions, split: str) -> dict:
     seconds = max(result.inference_s, 1e-9)
     return {
@@ -165,59 +183,54 @@ def _metrics(result: SplitPredictions, split: str) -> dict:
     }
 
 
-def _check_run(run_id: str) -> None:
-    """Fail before the evaluation, not after it, when the model's run is not in the tracking store."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow.MlflowClient().get_run(run_id)
-    except MlflowException as err:
-        raise ValueError(
-            f"MLflow run {run_id} of the model is not in {mlflow.get_tracking_uri()}; point "
-            f"--tracking-uri at the store that trained it, or pass --no-mlflow"
-        ) from err
-
-
-def _log_to_mlflow(run_id: str, scores: dict, files: dict[str, bytes]) -> None:
-    """Log eval_* metrics and the report files to an existing run (the run that trained the model)."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    timestamp = int(time.time() * 1000)
-    values = [
-        mlflow.entities.Metric(f"eval_{key}", float(value), timestamp, 0)
-        for key, value in scores.items()
-        if isinstance(value, int | float) and not isinstance(value, bool) and value is not None
-    ]
-    client.log_batch(run_id, metrics=values, tags=[mlflow.entities.RunTag("eval_split", scores["split"])])
-    with tempfile.TemporaryDirectory() as folder:
-        for name, data in files.items():
-            Path(folder, name).write_bytes(data)
-        client.log_artifacts(run_id, folder, artifact_path=MLFLOW_ARTIFACT_DIR)
-
-
 def evaluate(config: EvaluateConfig) -> dict:
     """Score `config.model` on `config.split` and write metrics.json, two PNGs and report.html.
+
+    metrics.json names the model it scored (`model_sha256` over its weights, `model_ref`,
+    `mlflow_run_id`) and the shards (`data_manifest_hash`), so `cityseg push` can check that the
+    metrics belong to the model it pushes.
 
     Returns:
         The metrics written to metrics.json.
 
     Raises:
         ValueError: bad model, shards or split (the message names which).
+        OutputFolderError: `out` may not be replaced (see `cityseg.components.output_folder`).
     """
     from cityseg.components import tracking
+
+    sources = [config.data] if is_mlflow_uri(config.model) else [config.data, config.model]
+    with output_folder.staged_folder(config.out, "evaluate", sources) as staging:
+        if is_mlflow_uri(config.model):
+            tracking.connect(config.tracking_uri)
+        loaded = load(config.model, cache_dir=config.cache_dir)
+        log_run = loaded.run_id if config.log_to_mlflow else None
+        if log_run:
+            uri = tracking.connect(config.tracking_uri)
+            if not tracking.run_exists(log_run):
+                raise ValueError(
+                    f"MLflow run {log_run} of the model is not in {uri}; point --tracking-uri at the "
+                    "store that trained it, or pass --no-mlflow"
+                )
+        elif config.log_to_mlflow:
+            log.info("%s has no MLflow run; the metrics go to %s only", config.model, config.out)
+        scores, files = _score_and_report(config, loaded)
+        for name, data in files.items():
+            Path(staging, name).write_bytes(data)
+        # metrics.json last: its presence says the evaluation folder is complete.
+        Path(staging, METRICS_FILE).write_text(json.dumps(scores, indent=2) + "\n")
+    if log_run:
+        tracking.log_to_run(
+            log_run, _eval_metrics(scores), {"eval_split": scores["split"]}, files, MLFLOW_ARTIFACT_DIR
+        )
+        log.info("logged eval_* metrics to MLflow run %s", log_run)
+    return scores
+
+
+def _score_and_report(config: EvaluateConfig, loaded: LoadedModel) -> tuple[dict, dict[str, bytes]]:
+    """The metrics.json content and the report files of one evaluation."""
     from cityseg.components.dataset import load_manifest
 
-    if is_mlflow_uri(config.model):
-        tracking.connect(config.tracking_uri)
-    loaded = load(config.model, cache_dir=config.cache_dir)
-    log_run = loaded.run_id if config.log_to_mlflow else None
-    if log_run:
-        tracking.connect(config.tracking_uri)
-        _check_run(log_run)
-    elif config.log_to_mlflow:
-        log.info("%s has no MLflow run; the metrics go to %s only", config.model, config.out)
     log.info("evaluating %s on %s/%s", config.model, config.data, config.split)
     result = predict_split(loaded, config.data, config.split, config.batch_size, keep=config.samples)
     scores = {
@@ -225,9 +238,14 @@ def evaluate(config: EvaluateConfig) -> dict:
         "model_ref": config.model,
         "model_version": loaded.version,
         "mlflow_run_id": loaded.run_id,
+        "model_sha256": weights_sha256(loaded.model),
         "data_manifest_hash": load_manifest(config.data).get("content_hash"),
         "batch_size": config.batch_size,
     }
+    if config.corruptions:
+        from cityseg.components.evaluate.corruptions import score_split
+
+        scores.update(score_split(loaded, config.data, config.split, config.batch_size))
     files = {
         CONFUSION_PNG: report.confusion_matrix_png(result.confusion),
         PER_CATEGORY_PNG: report.per_category_png(scores),
@@ -240,11 +258,12 @@ def evaluate(config: EvaluateConfig) -> dict:
         confusion_png=files[CONFUSION_PNG],
         per_category_png=files[PER_CATEGORY_PNG],
     ).encode("utf-8")
-    for name, data in files.items():
-        storage.write_bytes(storage.join(config.out, name), data)
-    # metrics.json last: its presence says the evaluation folder is complete.
-    storage.write_text(storage.join(config.out, METRICS_FILE), json.dumps(scores, indent=2) + "\n")
-    if log_run:
-        _log_to_mlflow(log_run, scores, files)
-        log.info("logged eval_* metrics to MLflow run %s", log_run)
-    return scores
+    return scores, files
+
+
+def _eval_metrics(scores: dict) -> dict[str, float]:
+    return {
+        f"eval_{key}": float(value)
+        for key, value in scores.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }

@@ -1,7 +1,11 @@
-"""`cityseg push`, `cityseg promote` and `cityseg rollback`: launchers over `cityseg.components.push.core`."""
+"""`cityseg push`, `promote` and `rollback`: launchers over `push.core` and `push.registry`."""
 
 import click
 
+from cityseg.components.defaults import defaults
+from cityseg.components.push.core import PushConfig
+
+DEFAULTS = defaults(PushConfig)
 _ERRORS = (ValueError, ConnectionError, TimeoutError)
 
 
@@ -17,13 +21,17 @@ def _aliases(aliases: dict[str, str]) -> str:
 @click.option(
     "--data", required=True, help="The shards the metrics came from; the champion is re-scored on them."
 )
-@click.option("--name", default="cityseg", show_default=True, help="Registered model name.")
+@click.option("--name", default=DEFAULTS.name, show_default=True, help="Registered model name.")
 @click.option(
-    "--min-dice", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Absolute gate."
+    "--min-dice",
+    default=DEFAULTS.min_dice,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Absolute gate.",
 )
 @click.option(
     "--min-improvement",
-    default=0.0,
+    default=DEFAULTS.min_improvement,
     show_default=True,
     type=click.FloatRange(-1, 1),
     help="Change gate: required mean_dice gain over @champion.",
@@ -32,13 +40,12 @@ def _aliases(aliases: dict[str, str]) -> str:
     "--serving-dir", default=None, help="Folder or gs:// prefix for the blessed SavedModel (<version>/)."
 )
 @click.option("--kfp-run-id", default=None, help="Tagged on the version (default: KFP_RUN_ID).")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=DEFAULTS.batch_size, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
 )
 def push(**options):
     """Register a model and make it @champion only if it passes the absolute and the change gate."""
-    from cityseg.components.push.core import PushConfig
     from cityseg.components.push.core import push as push_model
 
     try:
@@ -60,14 +67,14 @@ def push(**options):
 @click.option(
     "--user", default=None, help="Who, recorded as a tag (default: CITYSEG_USER or the login name)."
 )
-@click.option("--name", default="cityseg", show_default=True, help="Registered model name.")
+@click.option("--name", default=DEFAULTS.name, show_default=True, help="Registered model name.")
 @click.option(
     "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
 )
 def promote(version, reason, user, name, tracking_uri):
     """Make a registered version @champion by hand; the old champion becomes @previous."""
     from cityseg.components import tracking
-    from cityseg.components.push.core import promote as promote_version
+    from cityseg.components.push.registry import promote as promote_version
 
     try:
         tracking.connect(tracking_uri)
@@ -82,14 +89,14 @@ def promote(version, reason, user, name, tracking_uri):
 @click.option(
     "--user", default=None, help="Who, recorded as a tag (default: CITYSEG_USER or the login name)."
 )
-@click.option("--name", default="cityseg", show_default=True, help="Registered model name.")
+@click.option("--name", default=DEFAULTS.name, show_default=True, help="Registered model name.")
 @click.option(
     "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
 )
 def rollback(reason, user, name, tracking_uri):
     """Put @champion back on @previous (the demoted version becomes @previous)."""
     from cityseg.components import tracking
-    from cityseg.components.push.core import rollback as rollback_champion
+    from cityseg.components.push.registry import rollback as rollback_champion
 
     try:
         tracking.connect(tracking_uri)

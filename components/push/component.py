@@ -13,12 +13,12 @@ def push(
     model: Input[Model],
     evaluation: Input[Dataset],
     shards: Input[Dataset],
-    registered_model: str = "cityseg",
-    min_dice: float = 0.8,
-    min_improvement: float = 0.0,
-    serving_dir: str = "",
-    mlflow_tracking_uri: str = "",
-    run_id: str = "",
+    registered_model: str,
+    min_dice: float,
+    min_improvement: float,
+    serving_dir: str,
+    mlflow_tracking_uri: str,
+    run_id: str,
 ) -> NamedTuple("PushOutputs", [("blessed", bool), ("version", str), ("aliases", str), ("reason", str)]):
     """Register the model and promote it to @champion only if it passes the absolute and the change gate.
 

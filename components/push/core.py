@@ -5,28 +5,26 @@ TFX's Evaluator/Pusher semantics on MLflow aliases:
 - change gate (when `@champion` exists): the champion is re-scored on the same split of the same
   shards in this run, and `new - champion >= min_improvement`;
 - blessed: `@champion` -> new version, `@previous` -> old champion, SavedModel copied to the
-  serving folder under `<version>/` with a `PUSHED` marker written last;
+  serving folder under `<version>/` (`cityseg.components.push.serving`);
 - not blessed: aliases untouched, version tagged `blessed=false` with the reason. A refusal is a
   normal outcome, not an error.
+The evidence is checked before anything is registered: metrics.json must name the weights of the
+model being pushed (`model_sha256`, and its MLflow run when both know one) and the shards it was
+scored on (`data_manifest_hash`), so one model is never blessed with another's scores.
 The compare-and-move runs under `registry.AliasLock` and re-checks `@champion` before moving it,
 so concurrent pushes never leave the champion on the worse model (see `cityseg.components.push.registry`).
 """
 
 import dataclasses
-import datetime
-import json
 import logging
 import math
-import tempfile
-from pathlib import Path
 
-from cityseg.components import storage, tracking
-from cityseg.components.push import registry
+from cityseg.components import tracking
+from cityseg.components.defaults import MODEL_CACHE_DIR
+from cityseg.components.push import registry, serving
+from cityseg.components.push.evidence import check_evidence, read_metrics
 
 log = logging.getLogger(__name__)
-
-REQUIRED_METRICS = ("mean_dice", "split")
-PUSHED_MARKER = "PUSHED"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +50,13 @@ class PushConfig:
     metrics: str
     data: str
     name: str = "cityseg"
-    min_dice: float = 0.0
+    min_dice: float = 0.8
     min_improvement: float = 0.0
     serving_dir: str | None = None
     tracking_uri: str | None = None
     kfp_run_id: str | None = None
     batch_size: int = 8
-    cache_dir: str = "work/model_cache"
+    cache_dir: str = MODEL_CACHE_DIR
     max_attempts: int = 5
 
     def __post_init__(self):
@@ -131,33 +129,6 @@ def gate(
     )
 
 
-def read_metrics(path: str) -> dict:
-    """metrics.json written by `cityseg evaluate`, checked for the keys the gate needs.
-
-    Raises:
-        ValueError: missing or unreadable file, missing keys, or a mean_dice that is no number.
-    """
-    try:
-        scores = json.loads(storage.read_text(path))
-    except FileNotFoundError as err:
-        raise ValueError(f"{path}: metrics file not found (write it with `cityseg evaluate`)") from err
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON: {err}") from err
-    if not isinstance(scores, dict):
-        raise ValueError(f"{path}: expected a JSON object of metrics")
-    missing = [key for key in REQUIRED_METRICS if key not in scores]
-    if missing:
-        raise ValueError(
-            f"{path}: missing keys {', '.join(missing)} (is this a `cityseg evaluate` metrics.json?)"
-        )
-    dice = scores["mean_dice"]
-    if dice is not None and (
-        isinstance(dice, bool) or not isinstance(dice, int | float) or not 0 <= dice <= 1
-    ):
-        raise ValueError(f"{path}: mean_dice must be a number in [0, 1] or null, got {dice!r}")
-    return scores
-
-
 def _version_tags(scores: dict, manifest_hash: str | None, kfp_run_id: str | None) -> dict[str, str]:
     tags = {
         f"eval_{key}": f"{value:.6g}" if isinstance(value, float) else str(value)
@@ -197,52 +168,23 @@ def _score_champion(config: PushConfig, version: str, split: str) -> float | Non
     return score(champion, config.data, split, config.batch_size)["mean_dice"]
 
 
-def _copy_to_serving(config: PushConfig, loaded, version: str, scores: dict) -> str:
-    """Copy the SavedModel to `<serving_dir>/<version>/` and write the PUSHED marker last."""
-    target = storage.join(config.serving_dir, version)
-    with tempfile.TemporaryDirectory() as tmp:
-        source = loaded.saved_model_dir
-        if source is None:
-            # Models from MLflow carry only model.keras; export the SavedModel the way train does.
-            source = Path(tmp) / "saved_model"
-            loaded.model.export(str(source), verbose=False)
-        written = storage.copy_tree(source, target)
-    marker = {
-        "name": config.name,
-        "version": version,
-        "model_ref": config.model,
-        "mean_dice": scores["mean_dice"],
-        "files": len(written),
-        "pushed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-    storage.write_text(storage.join(target, PUSHED_MARKER), json.dumps(marker, indent=2) + "\n")
-    log.info("copied SavedModel v%s to %s", version, target)
-    return target
-
-
 def push(config: PushConfig) -> PushResult:
-    """Register `config.model`, run the gates and move the aliases when it is blessed.
+    """Check the evidence, register `config.model`, run the gates and move the aliases when it is blessed.
 
     Raises:
-        ValueError: bad metrics file, shards that differ from those the metrics came from, or a
-            model without an MLflow run.
+        ValueError: bad metrics file, metrics of another model or other shards (nothing is
+            registered then), or a model without an MLflow run.
         TimeoutError: `@champion` kept moving under us for `max_attempts` comparisons.
     """
     from cityseg.components.dataset import load_manifest
     from cityseg.components.modelstore import load
 
     scores = read_metrics(config.metrics)
-    split = scores["split"]
     manifest = load_manifest(config.data)
-    manifest_hash = manifest.get("content_hash")
-    if scores.get("data_manifest_hash") and manifest_hash and scores["data_manifest_hash"] != manifest_hash:
-        raise ValueError(
-            f"{config.metrics} was computed on shards {scores['data_manifest_hash'][:12]}, but {config.data} "
-            f"holds {manifest_hash[:12]}: the champion must be re-scored on the same data"
-        )
     tracking.connect(config.tracking_uri)
     loaded = load(config.model, cache_dir=config.cache_dir)
-    version = _register(config, loaded, _version_tags(scores, manifest_hash, config.kfp_run_id))
+    check_evidence(scores, config.metrics, loaded, manifest, config.data)
+    version = _register(config, loaded, _version_tags(scores, manifest["content_hash"], config.kfp_run_id))
     log.info("registered %s as %s v%s", config.model, config.name, version)
 
     champion_dice: dict[str, float | None] = {}
@@ -256,7 +198,7 @@ def push(config: PushConfig) -> PushResult:
             and champion not in champion_dice
             and _dice(scores["mean_dice"]) >= config.min_dice
         ):
-            champion_dice[champion] = _score_champion(config, champion, split)
+            champion_dice[champion] = _score_champion(config, champion, scores["split"])
         decision = gate(
             scores["mean_dice"],
             config.min_dice,
@@ -264,60 +206,51 @@ def push(config: PushConfig) -> PushResult:
             champion,
             champion_dice.get(champion),
         )
+        compared = {"champion": champion, "champion_dice": champion_dice.get(champion), "attempts": attempt}
         if not decision.blessed:
             _tag_decision(config.name, version, decision, champion, champion_dice.get(champion))
             log.info("not blessed: %s", decision.reason)
-            return _result(
-                config,
-                decision,
-                version,
-                scores,
-                champion=champion,
-                champion_dice=champion_dice.get(champion),
-                attempts=attempt,
-            )
-        try:
-            with registry.AliasLock(config.name) as lock:
-                now = registry.alias_version(config.name, registry.CHAMPION)
-                if now != champion:
-                    log.info(
-                        "@champion moved from v%s to v%s during this push; comparing again", champion, now
-                    )
-                    continue
-                record = {
-                    "action": "push",
-                    "champion": version,
-                    "previous": champion,
-                    "reason": decision.reason,
-                    "user": registry.current_user(),
-                    "at": _now(),
-                }
-                registry.move_aliases(config.name, version, champion, lock=lock, record=record)
-        except registry.LockLostError as err:
-            log.warning("%s; comparing again", err)
+            return _result(config, decision, version, scores, **compared)
+        if not _claim_champion(config.name, version, champion, decision.reason):
             continue
         _tag_decision(config.name, version, decision, champion, champion_dice.get(champion))
         log.info("blessed: %s", decision.reason)
-        serving_path = _copy_to_serving(config, loaded, version, scores) if config.serving_dir else None
-        if serving_path:
+        serving_path = None
+        if config.serving_dir:
+            serving_path = serving.copy_to_serving(
+                config.serving_dir,
+                loaded,
+                name=config.name,
+                version=version,
+                model_ref=config.model,
+                mean_dice=scores["mean_dice"],
+            )
             registry.set_version_tags(config.name, version, {"serving_path": serving_path})
-        return _result(
-            config,
-            decision,
-            version,
-            scores,
-            champion=champion,
-            champion_dice=champion_dice.get(champion),
-            attempts=attempt,
-            serving_path=serving_path,
-        )
+        return _result(config, decision, version, scores, serving_path=serving_path, **compared)
     raise TimeoutError(
         f"@champion of {config.name!r} kept moving during {config.max_attempts} comparisons; push again"
     )
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+def _claim_champion(name: str, version: str, expected: str | None, reason: str) -> bool:
+    """Under the alias lock, make `version` champion if `@champion` is still `expected`.
+
+    Returns:
+        True when the aliases moved; False, moving nothing, when `@champion` moved meanwhile or the
+        lock was lost, so the gate compares again.
+    """
+    try:
+        with registry.AliasLock(name) as lock:
+            now = registry.alias_version(name, registry.CHAMPION)
+            if now != expected:
+                log.info("@champion moved from v%s to v%s during this push; comparing again", expected, now)
+                return False
+            record = registry.change_record("push", version, expected, reason, registry.current_user())
+            registry.move_aliases(name, version, expected, lock=lock, record=record)
+    except registry.LockLostError as err:
+        log.warning("%s; comparing again", err)
+        return False
+    return True
 
 
 def _tag_decision(name: str, version: str, decision: Decision, champion: str | None, champion_dice) -> None:
@@ -344,72 +277,3 @@ def _result(
         serving_path=serving_path,
         attempts=attempts,
     )
-
-
-def promote(name: str, version: str | int, *, reason: str, user: str | None = None) -> dict[str, str]:
-    """Make `version` the champion by hand; the old champion becomes `@previous`.
-
-    Returns:
-        The aliases afterwards.
-
-    Raises:
-        ValueError: unknown registered model or version, or no reason given.
-    """
-    if not reason.strip():
-        raise ValueError("a promotion needs a reason")
-    version = registry.check_version(name, version)
-    user = user or registry.current_user()
-    with registry.AliasLock(name) as lock:
-        champion = registry.alias_version(name, registry.CHAMPION)
-        if champion == version:
-            log.info("%s v%s is already the champion", name, version)
-            return registry.aliases(name)
-        record = {
-            "action": "promote",
-            "champion": version,
-            "previous": champion,
-            "reason": reason,
-            "user": user,
-            "at": _now(),
-        }
-        registry.move_aliases(name, version, champion, lock=lock, record=record)
-    registry.set_version_tags(
-        name, version, {"promoted_by": user, "promote_reason": reason, "promoted_at": record["at"]}
-    )
-    return registry.aliases(name)
-
-
-def rollback(name: str, *, reason: str, user: str | None = None) -> dict[str, str]:
-    """Put `@champion` back on `@previous`; the demoted version becomes `@previous` (rollback twice = undo).
-
-    Returns:
-        The aliases afterwards.
-
-    Raises:
-        ValueError: unknown registered model, no reason, or no `@previous` to go back to.
-    """
-    if not reason.strip():
-        raise ValueError("a rollback needs a reason")
-    registry.get_registered_model(name)
-    user = user or registry.current_user()
-    with registry.AliasLock(name) as lock:
-        current = registry.aliases(name)
-        champion, previous = current.get(registry.CHAMPION), current.get(registry.PREVIOUS)
-        if previous is None:
-            raise ValueError(f"registered model {name!r} has no @previous version to roll back to")
-        record = {
-            "action": "rollback",
-            "champion": previous,
-            "previous": champion,
-            "reason": reason,
-            "user": user,
-            "at": _now(),
-        }
-        registry.move_aliases(name, previous, champion, lock=lock, record=record)
-    if champion is not None:
-        registry.set_version_tags(
-            name,
-            champion,
-            {"rolled_back_by": user, "rollback_reason": reason, "rolled_back_at": record["at"]},
-        )
-    return registry.aliases(name)

@@ -1,4 +1,4 @@
-"""The MLflow model registry side of pushing: versions, aliases, tags, and a lock around alias moves.
+"""The MLflow model registry side of pushing: versions, tags, the alias lock, alias moves, promote, rollback.
 
 Why a lock: the push gate is compare-and-move. It reads `@champion`, compares, then moves the alias.
 Two pushes doing that at once can both compare against the same old champion and the slower one
@@ -20,6 +20,7 @@ calls) and machine clocks agree to well within `ttl_s`, since expiry is wall-clo
 
 import contextlib
 import dataclasses
+import datetime
 import getpass
 import json
 import logging
@@ -31,6 +32,8 @@ import uuid
 
 import mlflow
 from mlflow.exceptions import MlflowException
+
+from cityseg.components import tracking
 
 log = logging.getLogger(__name__)
 
@@ -105,32 +108,10 @@ def ensure_registered_model(name: str) -> None:
             raise
 
 
-def logged_model(run_id: str, artifact_path: str = "model") -> tuple[str, str | None]:
-    """The (source URI, logged model id) to register for the model a run logged at `artifact_path`.
-
-    MLflow 3 stores logged models outside the run's artifacts; registering `models:/<model id>`
-    avoids its fallback warning. Models logged as plain run artifacts keep the `runs:/` URI.
-    """
-    try:
-        run = _client().get_run(run_id)
-    except MlflowException as err:
-        if _missing(err):
-            raise ValueError(f"MLflow run {run_id} does not exist in {mlflow.get_tracking_uri()}") from err
-        raise
-    logged = mlflow.search_logged_models(
-        experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'",
-        output_format="list",
-    )
-    if logged:
-        return logged[0].model_uri, logged[0].model_id
-    return f"runs:/{run_id}/{artifact_path}", None
-
-
 def register_version(name: str, run_id: str, tags: dict[str, str], artifact_path: str = "model") -> str:
     """Register the run's logged model as a new version of `name`; returns the version."""
     ensure_registered_model(name)
-    source, model_id = logged_model(run_id, artifact_path)
+    source, model_id = tracking.logged_model(run_id, artifact_path)
     version = _client().create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
     return str(version.version)
 
@@ -254,3 +235,64 @@ class AliasLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def change_record(action: str, champion: str, previous: str | None, reason: str, user: str) -> dict:
+    """Who moved `@champion` and `@previous` where, why and when: the registered model's last-change tag."""
+    return dict(action=action, champion=champion, previous=previous, reason=reason, user=user, at=_now())
+
+
+def promote(name: str, version: str | int, *, reason: str, user: str | None = None) -> dict[str, str]:
+    """Make `version` the champion by hand; the old champion becomes `@previous`.
+
+    Returns:
+        The aliases afterwards.
+
+    Raises:
+        ValueError: unknown registered model or version, or no reason given.
+    """
+    if not reason.strip():
+        raise ValueError("a promotion needs a reason")
+    version = check_version(name, version)
+    user = user or current_user()
+    with AliasLock(name) as lock:
+        champion = alias_version(name, CHAMPION)
+        if champion == version:
+            log.info("%s v%s is already the champion", name, version)
+            return aliases(name)
+        record = change_record("promote", version, champion, reason, user)
+        move_aliases(name, version, champion, lock=lock, record=record)
+    set_version_tags(
+        name, version, {"promoted_by": user, "promote_reason": reason, "promoted_at": record["at"]}
+    )
+    return aliases(name)
+
+
+def rollback(name: str, *, reason: str, user: str | None = None) -> dict[str, str]:
+    """Put `@champion` back on `@previous`; the demoted version becomes `@previous` (rollback twice = undo).
+
+    Returns:
+        The aliases afterwards.
+
+    Raises:
+        ValueError: unknown registered model, no reason, or no `@previous` to go back to.
+    """
+    if not reason.strip():
+        raise ValueError("a rollback needs a reason")
+    get_registered_model(name)
+    user = user or current_user()
+    with AliasLock(name) as lock:
+        current = aliases(name)
+        champion, previous = current.get(CHAMPION), current.get(PREVIOUS)
+        if previous is None:
+            raise ValueError(f"registered model {name!r} has no @previous version to roll back to")
+        record = change_record("rollback", previous, champion, reason, user)
+        move_aliases(name, previous, champion, lock=lock, record=record)
+    if champion is not None:
+        tags = {"rolled_back_by": user, "rollback_reason": reason, "rolled_back_at": record["at"]}
+        set_version_tags(name, champion, tags)
+    return aliases(name)

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg.components import cityscapes, labels, parallel, storage
+from cityseg.components import cityscapes, labels, output_folder, parallel
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,13 @@ def remap(config: RemapConfig) -> dict:
     Raises:
         ValueError: naming the file, for bad or missing input (see `cityscapes.find_frames` and
             `cityscapes.decode_mask`), or ids outside 0..33.
+        OutputFolderError: `out` is, holds or lies inside the source, or holds files that an
+            earlier remap did not write (see `cityseg.components.output_folder`); nothing is touched.
     """
     with cityscapes.open_source(config.cityscapes) as source:
         frames = cityscapes.find_frames(source)
         log.info("%s: %d frames", source.location, len(frames))
-        with storage.staged_folder(config.out) as staging:
+        with output_folder.staged_folder(config.out, "remap", sources=[config.cityscapes]) as staging:
             tasks = [
                 RemapTask(
                     source,

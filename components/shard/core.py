@@ -9,7 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg.components import cityscapes, labels, parallel, storage, tfrecord
+from cityseg.components import cityscapes, labels, output_folder, parallel, tfrecord
+from cityseg.components.defaults import RECIPE
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ class ShardConfig:
     categories: str | Path
     out: str | Path
     shards: int = 4
-    height: int = 256
-    width: int = 512
+    height: int = RECIPE.height
+    width: int = RECIPE.width
     workers: int | None = None
 
     def __post_init__(self):
@@ -199,6 +200,8 @@ def write_shards(config: ShardConfig) -> dict:
 
     Raises:
         ValueError: naming the file, for bad or missing input, or an image without a category mask.
+        OutputFolderError: `out` is, holds or lies inside a source, or holds files that an earlier
+            shard did not write (see `cityseg.components.output_folder`); nothing is touched.
     """
     with (
         cityscapes.open_source(config.cityscapes) as source,
@@ -209,7 +212,8 @@ def write_shards(config: ShardConfig) -> dict:
         if not images:
             raise ValueError(f"{source.location}: no Cityscapes images (leftImg8bit/...) found")
         frames = cityscapes.pair(images, categories, source.where, masks.where, "category mask")
-        with storage.staged_folder(config.out) as staging:
+        sources = [config.cityscapes, config.categories]
+        with output_folder.staged_folder(config.out, "shard", sources) as staging:
             tasks = _plan(source, masks, frames, config, staging)
             results = list(
                 parallel.map_in_processes(_write_shard, tasks, config.workers, "shard", unit="shard")

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cityseg.components import labels, storage
+from cityseg.components import labels, output_folder, storage
+from cityseg.components.defaults import RECIPE
 from cityseg.components.synth.render import render
 from cityseg.components.synth.scene import build_scene, city_style
 
@@ -54,8 +55,8 @@ class SynthConfig:
     """What to generate: where, how many cities and frames, at what size, from which seed."""
 
     out: str
-    cities: int = 6
-    frames_per_city: int = 50
+    cities: int = RECIPE.synthetic_cities
+    frames_per_city: int = RECIPE.synthetic_frames_per_city
     height: int = 256
     width: int = 512
     seed: int = 0
@@ -133,13 +134,13 @@ def generate(config: SynthConfig) -> dict:
          "category_share": {category: fraction of all pixels}}.
 
     Raises:
-        ValueError: a config field is out of range, or `out` is a folder holding something other
-            than a Cityscapes layout (it is never replaced then).
+        ValueError: a config field is out of range.
+        OutputFolderError: `out` holds files that an earlier synth did not write (a real Cityscapes
+            download, say); it is never touched then (see `cityseg.components.output_folder`).
     """
     config.validate()
-    _check_replaceable(config.out)
     cities = split_cities(config.cities)
-    with storage.staged_folder(config.out) as staging:
+    with output_folder.staged_folder(config.out, "synth") as staging:
         tasks = []
         for split in SPLITS:
             for city in cities[split]:
@@ -177,19 +178,3 @@ def generate(config: SynthConfig) -> dict:
     }
     logger.info("wrote %d frames to %s", len(tasks), config.out)
     return summary
-
-
-def _check_replaceable(out: str) -> None:
-    """Refuse to replace a local folder that is not empty and not a Cityscapes layout."""
-    if storage.is_gcs(out):
-        return
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder")
-    if path.is_dir():
-        entries = {p.name for p in path.iterdir()}
-        if entries and not entries & {"leftImg8bit", "gtFine"}:
-            raise ValueError(
-                f"{out}: folder holds other files ({', '.join(sorted(entries)[:3])}...); "
-                "choose an empty or new folder, or an earlier synth output to replace"
-            )

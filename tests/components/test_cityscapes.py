@@ -1,5 +1,9 @@
-import pytest
+import zipfile
 
+import pytest
+from click.testing import CliRunner
+
+from cityseg.cli import main
 from cityseg.components import cityscapes, storage
 from tests import builders
 
@@ -81,3 +85,40 @@ def test_empty_gcs_prefix_is_refused(gcs_emulator):
     source = cityscapes.open_source(f"{bucket}/nothing")
     with pytest.raises(ValueError, match=f"{bucket}/nothing: nothing is stored under this gs:// prefix"):
         source.__enter__()
+
+
+def _damage_first_member(zip_path, compression: int) -> str:
+    """Rewrite a zip with `compression` and spoil its first member's data; returns that member's name."""
+    with zipfile.ZipFile(zip_path) as archive:
+        members = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(zip_path, "w", compression=compression) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    with zipfile.ZipFile(zip_path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(".png"))
+    data = bytearray(zip_path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    # 0xff opens a deflate block of the reserved type; in a stored member it breaks the CRC.
+    data[start : start + 8] = b"\xff" * 8
+    zip_path.write_bytes(bytes(data))
+    return info.filename
+
+
+@pytest.mark.parametrize(
+    ("compression", "cause"),
+    [(zipfile.ZIP_DEFLATED, "Error -3 while decompressing data"), (zipfile.ZIP_STORED, "Bad CRC-32")],
+    ids=["deflated", "stored"],
+)
+def test_a_damaged_zip_member_names_the_zip_and_the_member(root, tmp_path, compression, cause):
+    zips = builders.zip_cityscapes(root, tmp_path / "zips")
+    member = _damage_first_member(zips / cityscapes.LABEL_ZIP, compression)
+    with cityscapes.open_source(zips) as source, pytest.raises(ValueError) as caught:
+        source.read(f"{cityscapes.LABEL_ZIP}/{member}")
+    assert str(caught.value).startswith(
+        f"{zips / cityscapes.LABEL_ZIP}: member {member} is damaged or unreadable ({cause}"
+    )
+    result = CliRunner().invoke(
+        main, ["remap", "--cityscapes", str(zips), "--out", str(tmp_path / "out"), "--workers", "1"]
+    )
+    assert result.exit_code == 1 and f"Error: {zips / cityscapes.LABEL_ZIP}: member " in result.output
+    assert not (tmp_path / "out").exists()

@@ -132,3 +132,38 @@ def test_cli_prints_the_headline_and_refuses_bad_input(shards, models, tmp_path)
     bad = runner.invoke(main, [*args, "--out", str(tmp_path / "bad"), "--split", "train"])
     assert bad.exit_code == 1
     assert "Error: " in bad.output and "no examples in split 'train'" in bad.output
+
+
+def test_metrics_name_the_model_by_its_weights(shards, models, tmp_path):
+    from cityseg.components.evaluate.core import weights_sha256
+    from cityseg.components.modelstore import load
+
+    first = _evaluate(shards, models["good"], tmp_path / "eval")
+    again = _evaluate(shards, models["good"], tmp_path / "eval")  # a rerun replaces its own output
+    other = _evaluate(shards, models["perfect"], tmp_path / "other")
+    assert first["model_sha256"] == again["model_sha256"] == weights_sha256(load(models["good"]).model)
+    assert other["model_sha256"] != first["model_sha256"]
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
+        ".cityseg-evaluate",
+        "confusion_matrix.png",
+        "metrics.json",
+        "per_category.png",
+        "report.html",
+    ]
+
+
+@pytest.mark.parametrize("out", ["model", "shards", "user files"])
+def test_an_output_over_its_inputs_or_user_files_is_refused(shards, split, tmp_path, out):
+    model = model_folder(decoder_model(*SIZE, channel=0), tmp_path / "model")
+    (tmp_path / "user files").mkdir()
+    (tmp_path / "user files" / "report.html").write_text("mine")
+    target = {"model": model, "shards": shards, "user files": tmp_path / "user files"}[out]
+
+    def files():
+        return {p: p.read_bytes() for root in (tmp_path, shards) for p in root.rglob("*") if p.is_file()}
+
+    before = files()
+    args = ["evaluate", "--data", str(shards), "--model", str(model), "--no-mlflow", "--out", str(target)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and f"Error: {target}: " in result.output
+    assert files() == before

@@ -2,6 +2,7 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,17 +11,18 @@ from click.testing import CliRunner
 from cityseg.cli import main
 from cityseg.components import storage
 from cityseg.components.push import registry
-from cityseg.components.push.core import PushConfig, gate, promote, push, read_metrics, rollback
+from cityseg.components.push.core import PushConfig, gate, push, read_metrics
+from cityseg.components.push.registry import promote, rollback
 
 
-def _push(candidate: dict, shards, name: str, **kwargs):
+def _push(candidate: dict, shards, name: str, metrics: str | None = None, **kwargs):
     config = PushConfig(
         model=candidate["model"],
-        metrics=candidate["metrics"],
+        metrics=metrics or candidate["metrics"],
         data=str(shards),
         name=name,
         cache_dir=candidate["cache_dir"],
-        **kwargs,
+        **{"min_dice": 0.0, **kwargs},  # the absolute gate is off unless a test sets it
     )
     return push(config)
 
@@ -250,20 +252,17 @@ def test_serving_copy_to_gcs_is_a_loadable_saved_model_with_marker(
 def test_bad_metrics_and_models_are_refused_clearly(candidates, push_shards, model_name, tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"mean_iou": 0.5}))
-    with pytest.raises(ValueError, match=r"metrics.json: missing keys mean_dice, split"):
+    with pytest.raises(ValueError, match=r"metrics.json: missing keys mean_dice, split \("):
         read_metrics(str(path))
     path.write_text(json.dumps({"mean_dice": "high", "split": "val"}))
     with pytest.raises(ValueError, match=r"mean_dice must be a number in \[0, 1\] or null, got 'high'"):
         read_metrics(str(path))
     with pytest.raises(ValueError, match=r"nothing\.json: metrics file not found"):
         read_metrics(str(tmp_path / "nothing.json"))
-    path.write_text(json.dumps({"mean_dice": 0.5, "split": "val", "data_manifest_hash": "f" * 64}))
+    good = json.loads(Path(candidates["good"]["metrics"]).read_text())
+    path.write_text(json.dumps({**good, "data_manifest_hash": "f" * 64}))
     with pytest.raises(ValueError, match="was computed on shards ffffffffffff"):
-        push(
-            PushConfig(
-                model=candidates["good"]["model"], metrics=str(path), data=str(push_shards), name=model_name
-            )
-        )
+        _push(candidates["good"], push_shards, model_name, metrics=str(path))
     stray = tmp_path / "stray"
     storage.copy_tree(candidates["good"]["model"], stray)
     (stray / "train_info.json").write_text("{}")
@@ -280,7 +279,7 @@ def test_bad_metrics_and_models_are_refused_clearly(candidates, push_shards, mod
 
 def test_cli_says_plainly_when_a_model_is_not_blessed(candidates, push_shards, model_name):
     runner = CliRunner()
-    args = ["push", "--data", str(push_shards), "--name", model_name]
+    args = ["push", "--data", str(push_shards), "--name", model_name, "--min-dice", "0"]
     good, poor = candidates["good"], candidates["poor"]
     first = runner.invoke(main, [*args, "--model", good["model"], "--metrics", good["metrics"]])
     assert first.exit_code == 0, first.output

@@ -1,3 +1,6 @@
+import hashlib
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -48,7 +51,7 @@ def test_zips_and_worker_processes_give_the_same_bytes(source, tmp_path):
     zips = builders.zip_cityscapes(source, tmp_path / "zips")
     remap(RemapConfig(cityscapes=zips, out=tmp_path / "zipped", workers=2))
     expected = read_outputs(tmp_path / "folder")
-    assert len(expected) == 8
+    assert len([name for name in expected if name.endswith(".png")]) == 8
     assert read_outputs(tmp_path / "zipped") == expected
 
 
@@ -193,3 +196,70 @@ def test_cli_prints_the_summary_and_clean_errors(source, tmp_path):
     )
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {tmp_path / 'none'}: no such folder"
+
+
+def snapshot(root) -> dict[str, str]:
+    """Every file below a local folder or gs:// prefix -> sha256 of its bytes."""
+    return {path: hashlib.sha256(storage.read_bytes(path)).hexdigest() for path in storage.list_files(root)}
+
+
+REFUSED_OUTPUTS = {
+    "the source": ("data/cityscapes", "cannot be the output of `cityseg remap`: it is the source"),
+    "inside the source": (
+        "data/cityscapes/gtFine",
+        "cannot be the output of `cityseg remap`: it lies inside",
+    ),
+    "the source's parent": ("data", "cannot be the output of `cityseg remap`: it holds the source"),
+    "a folder of user files": (
+        "data/keep",
+        "holds other files (notes.txt, photos/a.png) and is not an earlier `cityseg remap` output",
+    ),
+}
+
+
+def _data_with_user_files(root: str, scratch: Path) -> str:
+    """`root/data/cityscapes` (a source) beside `root/data/keep` (a user's files); returns the source."""
+    local = builders.write_cityscapes(scratch / "cityscapes", frames_per_city=1)
+    storage.copy_tree(local, storage.join(root, "data", "cityscapes"))
+    storage.write_text(storage.join(root, "data", "keep", "notes.txt"), "mine")
+    storage.write_bytes(storage.join(root, "data", "keep", "photos", "a.png"), b"\x89PNG mine")
+    return storage.join(root, "data", "cityscapes")
+
+
+@pytest.mark.parametrize("where", ["local", "gcs"])
+@pytest.mark.parametrize("case", list(REFUSED_OUTPUTS))
+def test_an_output_that_would_destroy_data_is_refused_and_nothing_changes(
+    tmp_path_factory, request, where, case
+):
+    tmp_path = tmp_path_factory.mktemp("root")
+    root = str(tmp_path) if where == "local" else request.getfixturevalue("gcs_emulator")()
+    src = _data_with_user_files(root, tmp_path_factory.mktemp("scratch"))
+    relative, message = REFUSED_OUTPUTS[case]
+    out = storage.join(root, relative)
+    before = snapshot(root)
+    result = CliRunner().invoke(main, ["remap", "--cityscapes", src, "--out", out, "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: {out}: ") and message in result.output
+    assert snapshot(root) == before
+    if where == "local":
+        assert sorted(p.name for p in tmp_path.rglob(".*")) == []  # no staging folders left
+
+
+def test_gcs_rerun_replaces_the_previous_output_and_deletes_only_its_stale_objects(tmp_path, gcs_emulator):
+    bucket = gcs_emulator()
+    src = _data_with_user_files(bucket, tmp_path)
+    args = ["remap", "--cityscapes", src, "--out", f"{bucket}/data/categories", "--workers", "1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    gone = f"{src}/gtFine/val/frankfurt/frankfurt_000000_000000_gtFine_labelIds.png"
+    storage.delete(gone)
+    storage.delete(gone.replace("gtFine", "leftImg8bit").replace("_leftImg8bit_labelIds", "_leftImg8bit"))
+    others = {path: digest for path, digest in snapshot(bucket).items() if "/categories/" not in path}
+    rerun = CliRunner().invoke(main, args)
+    assert rerun.exit_code == 0, rerun.output
+    assert sorted(storage.list_files(f"{bucket}/data/categories")) == [
+        f"{bucket}/data/categories/.cityseg-remap",
+        f"{bucket}/data/categories/test/berlin/berlin_000000_000000_gtFine_categoryIds.png",
+        f"{bucket}/data/categories/train/aachen/aachen_000000_000000_gtFine_categoryIds.png",
+        f"{bucket}/data/categories/train/bochum/bochum_000000_000000_gtFine_categoryIds.png",
+    ]
+    assert {path: digest for path, digest in snapshot(bucket).items() if "/categories/" not in path} == others

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 
@@ -271,3 +272,29 @@ def test_synthetic_cityscapes_end_to_end(tmp_path):
         assert info["category_pixels"] == summary["category_pixels"][split]
         masks = np.concatenate([m.numpy() for _, m in make_dataset(tmp_path / "shards", split, 4)])
         assert np.bincount(masks.ravel(), minlength=8).tolist() == info["category_pixels"]
+
+
+SOURCES_AS_OUTPUT = {"categories": "it is the source", "cityscapes/s": "it lies inside", ".": "it holds"}
+
+
+@pytest.mark.parametrize("out", list(SOURCES_AS_OUTPUT))
+def test_cli_never_writes_over_or_around_its_sources(tmp_path, out):
+    src = builders.write_cityscapes(tmp_path / "cityscapes", frames_per_city=1)
+    remap(RemapConfig(cityscapes=src, out=tmp_path / "categories", workers=1))
+    before = {path: storage.read_bytes(path) for path in storage.list_files(tmp_path)}
+    args = ["shard", "--cityscapes", str(src), "--categories", str(tmp_path / "categories")]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / out), "--workers", "1"])
+    assert result.exit_code == 1 and f"{tmp_path / out}: cannot be the output of" in result.output
+    assert f"`cityseg shard`: {SOURCES_AS_OUTPUT[out]}" in result.output
+    assert {path: storage.read_bytes(path) for path in storage.list_files(tmp_path)} == before
+
+
+def test_rerun_replaces_its_own_output_but_not_a_remap_output(data, tmp_path):
+    remap(RemapConfig(cityscapes=data[0], out=tmp_path / "masks", workers=1))
+    config = ShardConfig(*data, tmp_path / "shards", shards=2, height=32, width=64, workers=1)
+    write_shards(config)
+    write_shards(dataclasses.replace(config, shards=1))
+    assert sorted(p.name for p in (tmp_path / "shards").glob("train-*")) == ["train-00000-of-00001.tfrecord"]
+    with pytest.raises(ValueError, match="is not an earlier `cityseg shard` output"):
+        write_shards(dataclasses.replace(config, out=tmp_path / "masks"))
+    assert len(list((tmp_path / "masks").rglob("*.png"))) == 8

@@ -15,6 +15,7 @@ from cityseg.components import labels, metrics, storage
 from cityseg.components.synth import core
 from cityseg.components.synth.cli import synth
 from cityseg.components.synth.render import clip_polygon
+from tests import builders
 
 HEIGHT, WIDTH = 64, 128
 CITIES, FRAMES = 3, 8
@@ -64,7 +65,7 @@ def test_layout_and_names_follow_cityscapes(dataset):
                 expected.add(f"leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png")
                 for suffix in ("labelIds.png", "color.png", "polygons.json"):
                     expected.add(f"gtFine/{split}/{city}/{stem}_gtFine_{suffix}")
-    assert set(_files(root)) == expected
+    assert set(_files(root)) == expected | {".cityseg-synth"}
     assert summary["frames"] == CITIES * FRAMES
     assert summary["splits"] == {
         "train": {"cities": ["aachen"], "frames": FRAMES},
@@ -195,6 +196,16 @@ def test_replaces_an_earlier_output_but_not_a_foreign_folder(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_real_cityscapes_download_is_never_replaced(tmp_path):
+    real = builders.write_cityscapes(tmp_path / "cityscapes", frames_per_city=1)
+    before = _files(real)
+    result = CliRunner().invoke(synth, ["--out", str(real), "--height", "32", "--width", "64"])
+    assert result.exit_code == 1
+    assert f"Error: {real}: holds other files (gtFine/test/berlin/" in result.output
+    assert "is not an earlier `cityseg synth` output" in result.output
+    assert _files(real) == before
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -266,7 +277,7 @@ def test_writes_to_gcs(gcs_emulator):
     bucket = gcs_emulator()
     summary = core.generate(_config(f"{bucket}/synth", frames_per_city=1, height=32, width=64))
     written = list(storage.list_files(f"{bucket}/synth"))
-    assert len(written) == 4 * summary["frames"]
+    assert len(written) == 4 * summary["frames"] + 1  # and the .cityseg-synth marker
     assert f"{bucket}/synth/gtFine/val/frankfurt/frankfurt_000000_000019_gtFine_polygons.json" in written
 
 

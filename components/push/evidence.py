@@ -1,0 +1,79 @@
+"""The evidence a push rests on: `cityseg evaluate`'s metrics.json, bound to one model and one set of shards.
+
+A push blesses a model on the scores in metrics.json, so those scores must be the model's own:
+`evaluate` records the checksum of the weights it scored (`model_sha256`), the model's MLflow run
+and the shards' content hash, and a push refuses metrics that lack them or name something else.
+"""
+
+import json
+
+from cityseg.components import storage
+
+GATE_KEYS = ("mean_dice", "split")
+# The shards' content hash and the weights' checksum bind the scores to data and model.
+EVIDENCE_KEYS = ("data_manifest_hash", "model_sha256")
+
+
+def read_metrics(path: str) -> dict:
+    """metrics.json written by `cityseg evaluate`, checked for the keys the gate and the evidence need.
+
+    Raises:
+        ValueError: missing or unreadable file, missing keys, or a mean_dice that is no number.
+    """
+    try:
+        scores = json.loads(storage.read_text(path))
+    except FileNotFoundError as err:
+        raise ValueError(f"{path}: metrics file not found (write it with `cityseg evaluate`)") from err
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON: {err}") from err
+    if not isinstance(scores, dict):
+        raise ValueError(f"{path}: expected a JSON object of metrics")
+    missing = [key for key in GATE_KEYS if key not in scores]
+    if missing:
+        raise ValueError(
+            f"{path}: missing keys {', '.join(missing)} (is this a `cityseg evaluate` metrics.json?)"
+        )
+    dice = scores["mean_dice"]
+    if dice is not None and (
+        isinstance(dice, bool) or not isinstance(dice, int | float) or not 0 <= dice <= 1
+    ):
+        raise ValueError(f"{path}: mean_dice must be a number in [0, 1] or null, got {dice!r}")
+    missing = [key for key in EVIDENCE_KEYS if not scores.get(key)]
+    if missing:
+        raise ValueError(
+            f"{path}: missing keys {', '.join(missing)}, so nothing shows which model and shards it "
+            "scored; evaluate the model again with `cityseg evaluate`"
+        )
+    return scores
+
+
+def check_evidence(scores: dict, metrics_path: str, loaded, manifest: dict, data: str) -> None:
+    """Refuse metrics that were not computed on this model and these shards.
+
+    Raises:
+        ValueError: naming the metrics file and what differs: the weights checksum, the MLflow run,
+            or the shards' content hash.
+    """
+    from cityseg.components.evaluate.core import weights_sha256
+
+    checksum = weights_sha256(loaded.model)
+    if scores["model_sha256"] != checksum:
+        raise ValueError(
+            f"{metrics_path} scored another model ({scores.get('model_ref')}, weights "
+            f"{str(scores['model_sha256'])[:12]}), not {loaded.ref} (weights {checksum[:12]}): evaluate "
+            "this model and push it with its own metrics.json"
+        )
+    run_id = scores.get("mlflow_run_id")
+    if run_id and loaded.run_id and run_id != loaded.run_id:
+        raise ValueError(
+            f"{metrics_path} scored the model of MLflow run {run_id}, but {loaded.ref} belongs to run "
+            f"{loaded.run_id}: push each model with its own metrics.json"
+        )
+    manifest_hash = manifest.get("content_hash")
+    if not manifest_hash:
+        raise ValueError(f"{data}: manifest.json has no content_hash; write the shards with `cityseg shard`")
+    if scores["data_manifest_hash"] != manifest_hash:
+        raise ValueError(
+            f"{metrics_path} was computed on shards {str(scores['data_manifest_hash'])[:12]}, but {data} "
+            f"holds {manifest_hash[:12]}: the champion must be re-scored on the same data"
+        )

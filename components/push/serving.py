@@ -1,0 +1,50 @@
+"""The serving copy of a blessed model: its SavedModel in `<serving_dir>/<version>/`, `PUSHED` last.
+
+The version folder is written like every step output (`cityseg.components.output_folder`): an
+earlier serving copy of the same version is replaced, anything else there is refused, and the
+`PUSHED` marker, which says the copy is complete, goes up after every other file.
+"""
+
+import datetime
+import json
+import logging
+from pathlib import Path
+
+from cityseg.components import output_folder, storage
+from cityseg.components.modelstore import LoadedModel
+
+log = logging.getLogger(__name__)
+
+PUSHED_MARKER = "PUSHED"
+
+
+def copy_to_serving(
+    serving_dir: str, loaded: LoadedModel, *, name: str, version: str, model_ref: str, mean_dice: float | None
+) -> str:
+    """Write the SavedModel of `loaded` to `<serving_dir>/<version>/`; returns that folder.
+
+    Raises:
+        OutputFolderError: the version folder holds files an earlier push did not write, or is the
+            model itself.
+    """
+    target = storage.join(serving_dir, version)
+    sources = [loaded.local_dir]
+    with output_folder.staged_folder(target, "push", sources, last=PUSHED_MARKER) as staging:
+        if loaded.saved_model_dir is None:
+            # Models from MLflow carry only model.keras; export the SavedModel the way train does.
+            loaded.model.export(str(staging), verbose=False)
+        else:
+            storage.copy_tree(loaded.saved_model_dir, staging)
+        # Every file of the version folder but PUSHED itself: the SavedModel and the output marker.
+        files = len(list(storage.list_files(staging))) + 1
+        marker = {
+            "name": name,
+            "version": version,
+            "model_ref": model_ref,
+            "mean_dice": mean_dice,
+            "files": files,
+            "pushed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+        Path(staging, PUSHED_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    log.info("copied SavedModel v%s to %s", version, target)
+    return target
