@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from cityseg.components import storage
+from cityseg.components.defaults import MODEL_CACHE_DIR
 from cityseg.components.labels import NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE_DIR = Path("work") / "model_cache"
+DEFAULT_CACHE_DIR = Path(MODEL_CACHE_DIR)
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 TRAIN_INFO_FILE = "train_info.json"
@@ -135,16 +136,23 @@ def resolve_version(name: str, *, alias: str | None = None, version: str | None 
 
 
 def _download(uri: str, target: Path) -> Path:
-    """Download an MLflow artifact folder to `target` atomically (temp folder renamed into place)."""
+    """Download an MLflow model folder to `target` atomically, and only once it is verified to load.
+
+    A failed or incomplete download never enters the cache, so the next attempt downloads again.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     if target.exists():
-        return target
+        if any(target.rglob("*.keras")):
+            return target
+        # A copy without a model file, cached before downloads were verified: download it again.
+        shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging)))
+        _load_keras(_find_keras_file(local, uri), uri)  # raises unless it loads: never cache a bad copy
         os.replace(local, target)
     except MlflowException as err:
         raise ValueError(f"{uri}: cannot download the model: {err.message}") from err
@@ -231,6 +239,20 @@ def check_output(model, ref: str) -> None:
         )
 
 
+def _load_keras(keras_path: Path, ref: str):
+    import keras
+
+    # Custom layers register themselves on import; the model file names them by "cityseg>..." keys.
+    import cityseg.components.train.models  # noqa: F401
+
+    try:
+        model = keras.models.load_model(keras_path, compile=False)
+    except (ValueError, TypeError, OSError) as err:
+        raise ValueError(f"{ref}: cannot load Keras model {keras_path}: {err}") from err
+    check_output(model, ref)
+    return model
+
+
 def load(ref: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR) -> LoadedModel:
     """Load the model that `ref` names (see the module docstring) and check that it is a cityseg model.
 
@@ -238,11 +260,6 @@ def load(ref: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DI
         ValueError: nothing loadable at `ref`, an unknown registered model/version/alias, or a
             model whose output does not have 8 classes.
     """
-    import keras
-
-    # Custom layers register themselves on import; the model file names them by "cityseg>..." keys.
-    import cityseg.components.train.models  # noqa: F401
-
     ref = str(ref)
     cache_dir = Path(cache_dir)
     info: dict = {}
@@ -258,11 +275,7 @@ def load(ref: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DI
     keras_path = _find_keras_file(local, ref)
     folder = keras_path.parent if local.is_file() else local
     train_info = _read_train_info(folder)
-    try:
-        model = keras.models.load_model(keras_path, compile=False)
-    except (ValueError, TypeError, OSError) as err:
-        raise ValueError(f"{ref}: cannot load Keras model {keras_path}: {err}") from err
-    check_output(model, ref)
+    model = _load_keras(keras_path, ref)
     saved_model = folder / SAVED_MODEL_DIR
     return LoadedModel(
         model=model,

@@ -30,6 +30,7 @@ class ServedModel:
     input_size: tuple[int | None, int | None]
     loaded_at: str
     predict: Callable[[np.ndarray], np.ndarray] = dataclasses.field(repr=False, compare=False)
+    probabilities: Callable[[np.ndarray], np.ndarray] = dataclasses.field(repr=False, compare=False)
 
     def info(self) -> dict:
         """What `/model` answers."""
@@ -51,8 +52,33 @@ def mask_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     The resizing is the evaluator's (`cityseg.components.evaluate.core`): to the model's input size by area
     averaging when shrinking (as the input pipeline does) and bilinear otherwise, argmax, then
     nearest back to the image's size; so the API and the evaluation predict the same mask for the
-    same picture. Only the uint8 mask leaves the graph.
+    same picture. The image is resized while still uint8 and the classes go back to its size as
+    uint8, so nothing is held in float32 at the image's size: a 64-megapixel upload costs its pixels
+    in bytes, not four times that.
     """
+    infer = _compiled(model, probabilities=False)
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return infer(image[None]).numpy()[0]
+
+    return predict
+
+
+def probability_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
+    """A function HxWx3 uint8 RGB image -> HxWx8 float32 softmax probabilities at the image's size.
+
+    The probabilities are computed at the model's size and taken back by nearest neighbour, as the
+    mask is, so their argmax is exactly `mask_predictor`'s mask.
+    """
+    infer = _compiled(model, probabilities=True)
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return infer(image[None]).numpy()[0]
+
+    return predict
+
+
+def _compiled(model, probabilities: bool):
     import tensorflow as tf
 
     height, width = model.input_shape[1:3]
@@ -61,30 +87,32 @@ def mask_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     def infer(image):
         size = tf.shape(image)[1:3]
         model_size = tf.stack([height or size[0], width or size[1]])
-        batch = tf.cast(image, tf.float32) / 255.0
+        # Resizing uint8 gives float32 at the model's size only; dividing after equals dividing before.
         if tf.reduce_all(model_size <= size):
-            batch = tf.image.resize(batch, model_size, method="area")
+            batch = tf.image.resize(image, model_size, method="area")
         else:
-            batch = tf.image.resize(batch, model_size, method="bilinear")
+            batch = tf.image.resize(image, model_size, method="bilinear")
         # The branches hide the static shape; give it back so that the model sees its own size.
-        batch = tf.ensure_shape(batch, [1, height, width, 3])
-        classes = tf.argmax(model(batch, training=False), axis=-1, output_type=tf.int32)
-        classes = tf.image.resize(classes[..., None], size, method="nearest")[..., 0]
-        return tf.cast(classes, tf.uint8)
+        batch = tf.ensure_shape(batch / 255.0, [1, height, width, 3])
+        logits = tf.cast(model(batch, training=False), tf.float32)
+        if probabilities:
+            return tf.image.resize(tf.nn.softmax(logits), size, method="nearest")
+        classes = tf.cast(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.uint8)
+        return tf.image.resize(classes[..., None], size, method="nearest")[..., 0]
 
-    def predict(image: np.ndarray) -> np.ndarray:
-        return infer(image[None]).numpy()[0]
-
-    return predict
+    return infer
 
 
 def load_served_model(ref: str, cache_dir: str) -> ServedModel:
     """Load `ref` through `cityseg.components.modelstore`, compile its predict function and run it once."""
     loaded = modelstore.load(ref, cache_dir)
     predict = mask_predictor(loaded.model)
+    probabilities = probability_predictor(loaded.model)
     height, width = loaded.input_size
     # The first call traces the graph; do it now so that no request pays for it.
-    predict(np.zeros((height or 32, width or 32, 3), np.uint8))
+    warm_up = np.zeros((height or 32, width or 32, 3), np.uint8)
+    predict(warm_up)
+    probabilities(warm_up)
     return ServedModel(
         name=loaded.registered_name or loaded.train_info.get("model") or loaded.model.name,
         version=loaded.version,
@@ -93,6 +121,7 @@ def load_served_model(ref: str, cache_dir: str) -> ServedModel:
         input_size=(height, width),
         loaded_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         predict=predict,
+        probabilities=probabilities,
     )
 
 
@@ -102,7 +131,8 @@ class ModelWatcher:
     A background thread loads the model, then (alias refs only) asks the registry every
     `poll_seconds` which version the alias points at and loads that version when it changed.
     Failures are logged, kept in `error` for `/readyz`, and retried at the next poll; the model in
-    service stays in service meanwhile.
+    service stays in service meanwhile. `registry_version` is where the alias points now, which
+    differs from the served version while a swap fails; `failed_swaps` counts those failures.
     """
 
     def __init__(
@@ -118,7 +148,9 @@ class ModelWatcher:
         self.cache_dir = cache_dir
         self.current: ServedModel | None = None
         self.error: str | None = None
+        self.registry_version: str | None = None
         self.swaps = 0
+        self.failed_swaps = 0
         parsed = modelstore.parse_mlflow_uri(ref) if modelstore.is_mlflow_uri(ref) else None
         self._alias = (parsed.name, parsed.alias) if parsed is not None and parsed.alias else None
         self._stop = threading.Event()
@@ -159,11 +191,18 @@ class ModelWatcher:
         if modelstore.is_mlflow_uri(self.ref):
             tracking.connect(self.tracking_uri)
         ref, version = self.target()
+        self.registry_version = version
         current = self.current
         if current is not None and (self._alias is None or current.version == version):
+            self.error = None
             return False
         started = time.perf_counter()
-        served = load_served_model(ref, self.cache_dir)
+        try:
+            served = load_served_model(ref, self.cache_dir)
+        except Exception:
+            if current is not None:
+                self.failed_swaps += 1
+            raise
         if self._alias is not None:
             # Keep the alias in the name users see, and the version the registry resolved it to.
             served = dataclasses.replace(served, ref=self.ref, version=version)

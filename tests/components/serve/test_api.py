@@ -1,6 +1,7 @@
 """The API over real HTTP: a `cityseg serve` process with a model that predicts flat everywhere."""
 
 import re
+import shutil
 
 import cv2
 import numpy as np
@@ -8,7 +9,8 @@ import pytest
 import requests
 
 from cityseg.components.labels import category_colors, category_lut
-from tests.components.serve.conftest import HEIGHT, VAL_IDS, WIDTH, frame_image, label_ids
+from tests.components.serve.conftest import BIN, HEIGHT, VAL_IDS, WIDTH, frame_image, label_ids
+from tests.conftest import free_port, start_server, stop_server
 
 FLAT = 1
 
@@ -173,6 +175,7 @@ def test_health_ready_and_model(api_url, flat_model_path):
     model = requests.get(f"{api_url}/model", timeout=10).json()
     assert model["name"] == "constant_1" and model["ref"] == str(flat_model_path)
     assert (model["input_height"], model["input_width"], model["swaps"]) == (HEIGHT, WIDTH, 0)
+    assert (model["registry_version"], model["failed_swaps"], model["last_error"]) == (None, 0, None)
 
 
 def test_categories(api_url):
@@ -202,3 +205,55 @@ def test_metrics_count_requests_by_route_and_status(api_url):
     assert 'cityseg_http_request_duration_seconds_bucket{le="+Inf",route="/predict"}' in after
     assert 'cityseg_model_info{name="constant_1",version="None"} 1.0' in after
     assert "cityseg_inference_duration_seconds_count" in after
+
+
+def test_val_split_by_default_and_frames_damaged_after_start_get_json_errors(
+    cityscapes_dir, flat_model_path, tmp_path
+):
+    root = shutil.copytree(cityscapes_dir, tmp_path / "cityscapes")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [
+        str(BIN / "cityseg"),
+        "serve",
+        "--model",
+        str(flat_model_path),
+        "--images",
+        str(root),
+        "--port",
+        str(port),
+    ]
+    server = start_server(argv, f"{url}/readyz", tmp_path / "serve.log", timeout_s=120)
+    labels = root / "gtFine/val/aachen"
+    try:
+        listed = [item["id"] for item in requests.get(f"{url}/images", timeout=10).json()["images"]]
+        cv2.imwrite(str(labels / f"{VAL_IDS[0]}_gtFine_labelIds.png"), np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+        (labels / f"{VAL_IDS[1]}_gtFine_labelIds.png").unlink()
+        (root / "leftImg8bit/val/aachen" / f"{VAL_IDS[2]}_leftImg8bit.png").unlink()
+        answers = {
+            (image_id, path): requests.get(f"{url}/images/{image_id}{path}", timeout=30)
+            for image_id in VAL_IDS
+            for path in ("?kind=mask", "/scores", "?kind=image")
+        }
+    finally:
+        stop_server(server)
+    assert listed == list(VAL_IDS)  # the val split only, without --images-split
+    label = labels / f"{VAL_IDS[0]}_gtFine_labelIds.png"
+    rgb = f"frame {VAL_IDS[0]}: cannot read its label: {label}: not a single-channel"
+    for path in ("?kind=mask", "/scores"):
+        assert answers[VAL_IDS[0], path].status_code == 500
+        assert answers[VAL_IDS[0], path].json()["detail"].startswith(rgb)
+        assert answers[VAL_IDS[1], path].status_code == 404
+        assert (
+            answers[VAL_IDS[1], path]
+            .json()["detail"]
+            .startswith(f"frame {VAL_IDS[1]}: its label file is gone")
+        )
+    assert answers[VAL_IDS[0], "?kind=image"].status_code == 200
+    for path in ("?kind=image", "/scores"):
+        assert answers[VAL_IDS[2], path].status_code == 404
+        assert (
+            answers[VAL_IDS[2], path]
+            .json()["detail"]
+            .startswith(f"frame {VAL_IDS[2]}: its image file is gone")
+        )

@@ -14,6 +14,9 @@ from cityseg.cli import main
         (["serve", "--model", "models:/x@champion", "--poll-seconds", "0"], "0.0 is not in the range x>0"),
         (["serve", "--model", "models:/x@champion", "--max-upload-mb", "-1"], "-1.0 is not in the range x>0"),
         (["app", "--api", "127.0.0.1:8000"], "127.0.0.1:8000: the API URL must start with http://"),
+        (["serve", "--model", "models:/x@champion", "--max-concurrent", "0"], "0 is not in the range x>=1"),
+        (["app", "--read-timeout", "0"], "0.0 is not in the range x>0"),
+        (["app", "--max-in-flight", "0"], "0 is not in the range x>=1"),
     ],
 )
 def test_bad_arguments_are_named(argv, message):

@@ -1,5 +1,11 @@
 """The web app in real headless Chromium, against a real API; and its proxy's answers when things go wrong."""
 
+import re
+import socket
+import threading
+import time
+
+import numpy as np
 import pytest
 import requests
 
@@ -14,11 +20,11 @@ CHROMIUM_ARGS = [
 PICTURES = ("img-image", "img-true", "img-pred")
 
 
-def start_app(api: str, log) -> tuple[str, object]:
+def start_app(api: str, log, *options: str) -> tuple[str, object]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start_server([str(BIN / "cityseg"), "app", "--api", api, "--port", str(port)], f"{url}/", log)
-    return url, process
+    argv = [str(BIN / "cityseg"), "app", "--api", api, "--port", str(port), *options]
+    return url, start_server(argv, f"{url}/", log)
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +114,90 @@ def test_unreachable_api_is_a_502_with_its_url(tmp_path):
         stop_server(process)
     assert response.status_code == 502
     assert response.json()["detail"].startswith(f"the prediction API at {dead} cannot be reached")
+
+
+@pytest.fixture
+def hung_api():
+    """A real socket that accepts connections and never answers; yields (its URL, the accepted sockets)."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+    accepted = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_hung_api_gets_504s_a_fast_503_and_the_page_still_loads(hung_api, tmp_path):
+    api, accepted = hung_api
+    options = ("--read-timeout", "3", "--max-in-flight", "2")
+    url, process = start_app(api, tmp_path / "app.log", *options)
+    answers = []
+
+    def call() -> None:
+        response = requests.get(f"{url}/api/images", timeout=30)
+        answers.append((response.status_code, response.json()["detail"]))
+
+    waiting = [threading.Thread(target=call) for _ in range(2)]
+    try:
+        for thread in waiting:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(accepted) < 2:
+            assert time.monotonic() < deadline, "the app did not forward the two calls"
+            time.sleep(0.05)
+        # Both places are taken by calls the API never answers: the next call is refused at once.
+        refused = requests.get(f"{url}/api/model", timeout=2)
+        page = requests.get(f"{url}/", timeout=2)
+        script = requests.get(f"{url}/webapp.js", timeout=2)
+        for thread in waiting:
+            thread.join()
+    finally:
+        stop_server(process)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert (
+        refused.json()["detail"] == f"2 calls are already waiting on the prediction API at {api}; try again"
+    )
+    assert (page.status_code, script.status_code) == (200, 200)
+    assert answers == [(504, f"the prediction API at {api} did not answer within 3 s")] * 2
+
+
+def noise_png(height: int, width: int) -> bytes:
+    import cv2
+
+    noise = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return cv2.imencode(".png", noise)[1].tobytes()
+
+
+def test_upload_over_the_apps_limit_is_413_before_it_reaches_the_api(api_url, tmp_path):
+    url, process = start_app(api_url, tmp_path / "app.log", "--max-upload-mb", "0.25")
+    data = noise_png(600, 800)  # about 1.4 MB
+    try:
+        declared = requests.post(f"{url}/api/predict", files={"file": ("big.png", data)}, timeout=30)
+        streamed = requests.post(
+            f"{url}/api/predict",
+            data=iter([data[i : i + 65536] for i in range(0, len(data), 65536)]),
+            timeout=30,
+        )
+    finally:
+        stop_server(process)
+    assert declared.status_code == 413
+    size = int(re.fullmatch(r"the request body is (\d+) bytes, over 0.25 MiB", declared.json()["detail"])[1])
+    assert len(data) < size < len(data) + 500  # the file and its multipart envelope
+    assert (streamed.status_code, streamed.json()) == (413, {"detail": "the request body is over 0.25 MiB"})
+
+
+def test_the_apis_own_413_passes_through(app_url):
+    data = noise_png(300, 400)  # about 360 KB: under the app's default limit, over the API's 0.25 MiB
+    response = requests.post(f"{app_url}/api/predict", files={"file": ("big.png", data)}, timeout=30)
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("the request body is ")
+    assert response.json()["detail"].endswith(" bytes, over 0.25 MiB")

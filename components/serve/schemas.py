@@ -1,0 +1,75 @@
+"""The JSON bodies of the prediction API, as pydantic models (they make the OpenAPI schema)."""
+
+from pydantic import BaseModel
+
+PNG = "image/png"
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer of the API's own routes: what was wrong, in words."""
+
+    detail: str
+
+
+class ModelInfo(BaseModel):
+    """The model being served, and where the registry alias points (they differ while a swap fails)."""
+
+    name: str
+    version: str | None
+    ref: str
+    run_id: str | None
+    input_height: int | None
+    input_width: int | None
+    loaded_at: str
+    swaps: int
+    registry_version: str | None
+    failed_swaps: int
+    last_error: str | None
+
+
+class Prediction(BaseModel):
+    """`/predict?format=json`: the share of the image's pixels in each category, who predicted it, how fast.
+
+    `latency_ms` is the server's whole time (decoding included), `inference_ms` the model's part.
+    """
+
+    model: str
+    version: str | None
+    latency_ms: float
+    inference_ms: float
+    height: int
+    width: int
+    pixel_share: dict[str, float]
+
+
+class ImageItem(BaseModel):
+    id: str
+    split: str
+    city: str
+
+
+class ImageList(BaseModel):
+    count: int
+    images: list[ImageItem]
+
+
+class Category(BaseModel):
+    id: int
+    name: str
+    color: str
+
+
+class ImageScores(BaseModel):
+    """The served model's prediction on one indexed image, scored against its true mask."""
+
+    id: str
+    model: str
+    version: str | None
+    latency_ms: float
+    scores: dict[str, float | None]
+    confusion_matrix: list[list[int]]
+
+
+def errors(*statuses: int) -> dict:
+    """The OpenAPI `responses` entry for error statuses that answer with an `ErrorBody`."""
+    return {status: {"model": ErrorBody} for status in statuses}

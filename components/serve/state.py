@@ -1,0 +1,59 @@
+"""What every route of the API shares: the settings, the model watcher, the image index, the metrics."""
+
+import contextlib
+import dataclasses
+import threading
+import time
+
+import numpy as np
+from fastapi import HTTPException
+
+from cityseg.components.serve.core import ServeConfig
+from cityseg.components.serve.images_index import ImageIndex
+from cityseg.components.serve.model_watcher import ModelWatcher, ServedModel
+from cityseg.components.serve.telemetry import Telemetry
+
+
+@dataclasses.dataclass
+class ServeState:
+    """The API's shared parts; `admit()` bounds how many requests decode and predict at once."""
+
+    config: ServeConfig
+    watcher: ModelWatcher
+    index: ImageIndex | None
+    telemetry: Telemetry = dataclasses.field(default_factory=Telemetry)
+    _gate: threading.BoundedSemaphore = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._gate = threading.BoundedSemaphore(self.config.max_concurrent)
+
+    @contextlib.contextmanager
+    def admit(self):
+        """Hold one of the `max_concurrent` places while decoding, predicting and rendering.
+
+        Each place holds at most `config.request_memory_bytes`, so the server's memory stays under
+        its idle size plus `max_concurrent` times that, whatever the number of clients.
+        """
+        with self._gate:
+            yield
+
+    def served(self) -> ServedModel:
+        """The model in service.
+
+        Raises:
+            HTTPException: 503 (with Retry-After) while no model is loaded yet.
+        """
+        model = self.watcher.current
+        if model is None:
+            detail = f"the model {self.config.model} is not loaded yet"
+            error = self.watcher.error
+            raise HTTPException(503, f"{detail}: {error}" if error else detail, {"Retry-After": "5"})
+        return model
+
+    def timed_predict(self, model: ServedModel, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The model's mask for `image` and the milliseconds it took (also observed in the metrics)."""
+        started = time.perf_counter()
+        mask = model.predict(image)
+        seconds = time.perf_counter() - started
+        self.telemetry.inference.observe(seconds)
+        return mask, seconds * 1000
