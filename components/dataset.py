@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from cityseg.components import storage, tfrecord
+from cityseg.components import output_folder, storage, tfrecord
 from cityseg.components.shard.core import MANIFEST, shard_name
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def local_shards(shards_dir: str | os.PathLike, cache_root: str | os.PathLike | 
     local = cache_root / f"{key}-{manifest['content_hash'][:16]}"
     if not (local / MANIFEST).exists():
         log.info("copying %s to %s", shards_dir, local)
-        with storage.staged_folder(local) as staging:
+        with output_folder.staged_folder(local, "shard-cache", sources=[shards_dir]) as staging:
             storage.copy_tree(shards_dir, staging)
     return local
 
@@ -256,6 +256,9 @@ def make_dataset(
     dataset = dataset.interleave(
         tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=AUTOTUNE
     )
+    # A known length lets Keras run exactly the epoch's batches instead of probing for the end of
+    # the data (its "input ran out of data" warning); a manifest that lies fails here too.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(info["examples"]))
     dataset = dataset.map(_decode(size, height, width), num_parallel_calls=AUTOTUNE)
     if cache:
         dataset = dataset.cache()

@@ -4,9 +4,12 @@ The keys are those of TF Model Garden and DeepLab segmentation records, so their
 shards as they are. Encoding and framing need no TensorFlow: the shard writers run in worker
 processes, and importing TensorFlow there would cost each of them seconds. The `tf.train.Example`
 wire format comes from the copy of the proto that tensorflow-datasets ships, and the TFRecord
-framing is the documented length + masked CRC-32C layout. Parsing runs in a tf.data graph.
+framing is the documented length + masked CRC-32C layout, which `scan_records` also checks without
+TensorFlow. Parsing runs in a tf.data graph.
 """
 
+import dataclasses
+import hashlib
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,9 +53,12 @@ def encode_example(image_png: bytes, mask_png: bytes, filename: str, height: int
     return example.SerializeToString(deterministic=True)
 
 
-def _masked_crc(data: bytes) -> bytes:
-    crc = google_crc32c.value(data)
+def _mask(crc: int) -> bytes:
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF)
+
+
+def _masked_crc(data: bytes) -> bytes:
+    return _mask(google_crc32c.value(data))
 
 
 def frame_record(data: bytes) -> bytes:
@@ -69,6 +75,58 @@ def write_records(path: str | Path, records: Iterable[bytes]) -> int:
             handle.write(frame_record(record))
             count += 1
     return count
+
+
+class DamagedRecordError(ValueError):
+    """A TFRecord file that is truncated or fails a CRC check; the message names the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordScan:
+    """What a pass over a TFRecord file's framing found: its records and the file's SHA-256."""
+
+    records: int
+    sha256: str
+
+
+def scan_records(path: str | Path, chunk_bytes: int = 1 << 20) -> RecordScan:
+    """Walk the framing of a TFRecord file without parsing examples: count records, check every CRC.
+
+    Raises:
+        DamagedRecordError: naming the file, the record and its byte offset, when the file is
+            truncated or a length or data CRC does not match.
+    """
+    digest = hashlib.sha256()
+    records = offset = 0
+    with open(path, "rb") as handle:
+        while header := handle.read(12):
+            where = f"{path}: record {records + 1} at byte {offset}"
+            if len(header) < 12:
+                raise DamagedRecordError(f"{where}: truncated, {len(header)} of its 12 header bytes")
+            if _masked_crc(header[:8]) != header[8:]:
+                raise DamagedRecordError(f"{where}: damaged, its length fails the CRC-32C check")
+            (length,) = struct.unpack("<Q", header[:8])
+            data_crc = google_crc32c.Checksum()
+            digest.update(header)
+            remaining = length
+            while remaining:
+                chunk = handle.read(min(remaining, chunk_bytes))
+                if not chunk:
+                    break
+                data_crc.update(chunk)
+                digest.update(chunk)
+                remaining -= len(chunk)
+            footer = handle.read(4)
+            if remaining or len(footer) < 4:
+                raise DamagedRecordError(
+                    f"{where}: truncated, the file ends inside the record ({length} data bytes expected)"
+                )
+            if _mask(int.from_bytes(data_crc.digest(), "big")) != footer:
+                raise DamagedRecordError(f"{where}: damaged, its data fails the CRC-32C check")
+            digest.update(footer)
+            records += 1
+            offset += 12 + length + 4
+    return RecordScan(records, digest.hexdigest())
 
 
 def parse_example(serialized):

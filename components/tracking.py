@@ -8,15 +8,18 @@ needs no server and `mlflow ui --backend-store-uri sqlite:///work/mlflow/mlflow.
 import logging
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import mlflow
 
+from cityseg.components.defaults import WORK_DIR
+
 log = logging.getLogger(__name__)
 
-DEFAULT_WORK_DIR = Path("work")
+DEFAULT_WORK_DIR = Path(WORK_DIR)
 
 
 class TrackingUnavailableError(ConnectionError):
@@ -106,3 +109,92 @@ def run_tags(kfp_run_id: str | None = None) -> dict[str, str]:
     if kfp_run_id := kfp_run_id or os.environ.get("KFP_RUN_ID"):
         tags["kfp_run_id"] = kfp_run_id
     return tags
+
+
+def run_exists(run_id: str) -> bool:
+    """True when the tracking store holds the run `run_id`."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
+def log_to_run(
+    run_id: str, metrics: dict[str, float], tags: dict[str, str], files: dict[str, bytes], artifact_path: str
+) -> None:
+    """Log metrics, tags and files (name -> bytes, under `artifact_path`) to an existing, finished run."""
+    import tempfile
+
+    client = mlflow.MlflowClient()
+    timestamp = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[mlflow.entities.Metric(key, value, timestamp, 0) for key, value in metrics.items()],
+        tags=[mlflow.entities.RunTag(key, value) for key, value in tags.items()],
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        for name, data in files.items():
+            Path(folder, name).write_bytes(data)
+        client.log_artifacts(run_id, folder, artifact_path=artifact_path)
+
+
+def logged_model(run_id: str, artifact_path: str = "model") -> tuple[str, str | None]:
+    """The (source URI, logged model id) to register for the model a run logged at `artifact_path`.
+
+    MLflow 3 stores logged models outside the run's artifacts; registering `models:/<model id>`
+    avoids its fallback warning. Models logged as plain run artifacts keep the `runs:/` URI.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = mlflow.MlflowClient().get_run(run_id)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise ValueError(f"MLflow run {run_id} does not exist in {mlflow.get_tracking_uri()}") from err
+        raise
+    logged = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}' AND name = '{artifact_path}'",
+        output_format="list",
+    )
+    if logged:
+        return logged[0].model_uri, logged[0].model_id
+    return f"runs:/{run_id}/{artifact_path}", None
+
+
+def start_run(run_id: str | None = None, parent_run_id: str | None = None, kfp_run_id: str | None = None):
+    """Start run `run_id` again, or a new run (a child of `parent_run_id`), tagged with `run_tags`.
+
+    Returns:
+        MLflow's active run, a context manager that ends it (FAILED when an exception leaves it).
+    """
+    return mlflow.start_run(run_id=run_id, parent_run_id=parent_run_id, tags=run_tags(kfp_run_id))
+
+
+def log_params(params: dict) -> None:
+    """Log `params` to the active run."""
+    mlflow.log_params(params)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log `metrics` to the active run, at `step` when given."""
+    mlflow.log_metrics(metrics, step=step)
+
+
+def log_keras_model(model, sample, name: str = "model") -> None:
+    """Log a Keras model to the active run, with the signature of its prediction on `sample`."""
+    signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
+    mlflow.keras.log_model(model, name=name, signature=signature)
+
+
+def log_files(paths: list[Path], artifact_path: str | None = None) -> None:
+    """Log files, and folders with everything in them, to the active run's artifacts."""
+    for path in paths:
+        if Path(path).is_dir():
+            folder = Path(path).name if artifact_path is None else f"{artifact_path}/{Path(path).name}"
+            mlflow.log_artifacts(str(path), artifact_path=folder)
+        else:
+            mlflow.log_artifact(str(path), artifact_path=artifact_path)

@@ -23,36 +23,28 @@ log = logging.getLogger(__name__)
 
 
 def _steps(model: keras.Model, strategy: tf.distribute.Strategy):
-    """The distributed train and validation steps: each returns (mean loss, summed 8x8 matrix)."""
-
-    def share_of_global_batch(images, masks, logits):
-        # cityseg losses are scalar batch means, which Keras does not divide by the replica count:
-        # weigh each replica's mean by its share of the global batch (the last one may be short), so
-        # that the sum over replicas, which the optimizer's all-reduce forms, is the global mean.
-        local = tf.cast(tf.shape(images)[0], tf.float32)
-        total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
-        return model.loss(masks, logits) * local / total
+    """Distributed train and validation steps: each returns the global batch's loss, size and 8x8 matrix."""
 
     def train_replica(images, masks):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            loss = share_of_global_batch(images, masks, logits)
+            # Each replica's share of the global batch's loss: their sum is the loss (cityseg.losses).
+            loss = model.loss(masks, logits)
             scaled = model.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, model.trainable_variables)
         model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        return loss, confusion_counts(masks, logits)
+        return loss, tf.shape(images)[0], confusion_counts(masks, logits)
 
     def val_replica(images, masks):
         logits = model(images, training=False)
-        return share_of_global_batch(images, masks, logits), confusion_counts(masks, logits)
+        return model.loss(masks, logits), tf.shape(images)[0], confusion_counts(masks, logits)
 
     def distributed(replica_fn):
         @tf.function
         def step(batch):
-            loss, counts = strategy.run(replica_fn, args=batch)
-            return (
-                strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None),
+            per_replica = strategy.run(replica_fn, args=batch)
+            return tuple(
+                strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in per_replica
             )
 
         return step
@@ -61,16 +53,17 @@ def _steps(model: keras.Model, strategy: tf.distribute.Strategy):
 
 
 def _run_epoch(step, dataset, callbacks=None) -> dict[str, float]:
-    """One pass over `dataset`: the mean step loss and the split's scores from the summed matrix."""
-    losses, matrix = [], np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    """One pass over `dataset`: the loss averaged over examples, as `fit` does, and the split's scores."""
+    weighted, examples, matrix = 0.0, 0, np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     for batch, data in enumerate(dataset):
-        loss, counts = step(data)
-        losses.append(float(loss))
+        loss, size, counts = step(data)
+        weighted += float(loss) * int(size)
+        examples += int(size)
         matrix += counts.numpy().astype(np.int64)
         if callbacks is not None:
-            callbacks.on_train_batch_end(batch, {"loss": losses[-1]})
+            callbacks.on_train_batch_end(batch, {"loss": float(loss)})
     scores = metrics.scores(matrix)
-    values = {"loss": float(np.mean(losses))}
+    values = {"loss": weighted / max(examples, 1)}
     values.update({name: scores[name] for name in ("mean_dice", "mean_iou") if scores[name] is not None})
     return values
 

@@ -3,15 +3,17 @@
 Each loss takes category-id masks (B, H, W) and float32 logits (B, H, W, C) and returns one value
 for the whole batch: pixel-weighted losses are normalised by the total weight, so a batch full
 of void pixels does not shrink the step, and Dice is computed over the batch, not per image.
+Under a distribution strategy the batch is the global batch: every replica count gives the same
+loss and the same step.
 """
 
 import numpy as np
+import tensorflow as tf
 from keras import ops, saving
 from keras.losses import Loss
 
 from cityseg.components.labels import NUM_CLASSES, VOID
-
-CLASS_WEIGHTINGS = ("none", "median", "inverse_log")
+from cityseg.components.train.config import CLASS_WEIGHTINGS
 
 
 def class_weights(
@@ -48,8 +50,29 @@ def class_weights(
     return [float(w) for w in weights]
 
 
+def _over_global_batch(sums):
+    """Sums over the global batch, and the number of replicas that share it.
+
+    Under a distribution strategy each replica sees a slice of the global batch: its sums are
+    all-reduced so every replica computes the global batch's loss, while the gradient flows only
+    through the replica's own slice (the optimizer sums the replicas' gradients).
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    if replicas == 1:
+        return sums, 1
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(sums))
+    return sums + tf.stop_gradient(total - sums), replicas
+
+
 class _SegmentationLoss(Loss):
-    """Shared plumbing: class weights (void weight 0 when ignored) and pixel weights from masks."""
+    """Shared plumbing: class weights (void weight 0 when ignored) and pixel weights from masks.
+
+    A loss is a function of sums over the batch's pixels (`_sums`, one vector) turned into one value
+    (`_finish`). Under a distribution strategy the sums are the global batch's, and each replica
+    returns 1/replicas of the value: Keras sums the replicas' losses and gradients (it divides only
+    per-example losses by the replica count), so the step equals one replica's on the global batch.
+    """
 
     def __init__(self, class_weights=None, ignore_void: bool = True, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
@@ -68,12 +91,30 @@ class _SegmentationLoss(Loss):
         pixel_weights = ops.take(ops.convert_to_tensor(self.class_weights, "float32"), labels)
         return labels, logits, pixel_weights
 
+    def _sums(self, labels, logits, pixel_weights):
+        raise NotImplementedError
+
+    def _finish(self, sums):
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        sums, replicas = _over_global_batch(self._sums(*self._prepare(y_true, y_pred)))
+        value = self._finish(sums)
+        if replicas == 1:
+            return value
+        # The value divided by the replicas, the gradient not: the replicas' gradients add up.
+        return value + tf.stop_gradient(value / replicas - value)
+
     def get_config(self):
         return {**super().get_config(), "class_weights": self.class_weights, "ignore_void": self.ignore_void}
 
 
-def _weighted_mean(values, weights):
-    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1e-6)
+def _weighted_sums(values, weights):
+    return ops.stack([ops.sum(values * weights), ops.sum(weights)])
+
+
+def _weighted_mean(sums):
+    return sums[0] / ops.maximum(sums[1], 1e-6)
 
 
 @saving.register_keras_serializable(package="cityseg")
@@ -83,10 +124,12 @@ class CrossEntropy(_SegmentationLoss):
     def __init__(self, class_weights=None, ignore_void: bool = True, name="ce", **kwargs):
         super().__init__(class_weights, ignore_void, name=name, **kwargs)
 
-    def call(self, y_true, y_pred):
-        labels, logits, weights = self._prepare(y_true, y_pred)
+    def _sums(self, labels, logits, pixel_weights):
         ce = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        return _weighted_mean(ce, weights)
+        return _weighted_sums(ce, pixel_weights)
+
+    def _finish(self, sums):
+        return _weighted_mean(sums)
 
 
 @saving.register_keras_serializable(package="cityseg")
@@ -99,11 +142,13 @@ class FocalLoss(_SegmentationLoss):
         super().__init__(class_weights, ignore_void, name=name, **kwargs)
         self.gamma = float(gamma)
 
-    def call(self, y_true, y_pred):
-        labels, logits, weights = self._prepare(y_true, y_pred)
+    def _sums(self, labels, logits, pixel_weights):
         ce = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         p_true = ops.exp(-ce)
-        return _weighted_mean(ops.power(1.0 - p_true, self.gamma) * ce, weights)
+        return _weighted_sums(ops.power(1.0 - p_true, self.gamma) * ce, pixel_weights)
+
+    def _finish(self, sums):
+        return _weighted_mean(sums)
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma}
@@ -123,14 +168,18 @@ class DiceLoss(_SegmentationLoss):
         super().__init__(class_weights, ignore_void, name=name, **kwargs)
         self.smooth = float(smooth)
 
-    def call(self, y_true, y_pred):
-        labels, logits, weights = self._prepare(y_true, y_pred)
-        valid = ops.expand_dims(ops.cast(weights > 0, "float32"), -1)
+    def _sums(self, labels, logits, pixel_weights):
+        valid = ops.expand_dims(ops.cast(pixel_weights > 0, "float32"), -1)
         probs = ops.softmax(logits, axis=-1) * valid
         onehot = ops.one_hot(labels, NUM_CLASSES, dtype="float32") * valid
         axes = tuple(range(len(probs.shape) - 1))
-        overlap = ops.sum(probs * onehot, axis=axes)
-        total = ops.sum(probs, axis=axes) + ops.sum(onehot, axis=axes)
+        # Per category: overlap, then predicted plus true pixels.
+        return ops.concatenate(
+            [ops.sum(probs * onehot, axis=axes), ops.sum(probs, axis=axes) + ops.sum(onehot, axis=axes)]
+        )
+
+    def _finish(self, sums):
+        overlap, total = sums[:NUM_CLASSES], sums[NUM_CLASSES:]
         dice = (2.0 * overlap + self.smooth) / (total + self.smooth)
         class_weights = ops.convert_to_tensor(self.class_weights, "float32")
         return 1.0 - ops.sum(dice * class_weights) / ops.maximum(ops.sum(class_weights), 1e-6)
@@ -148,8 +197,13 @@ class CrossEntropyDice(_SegmentationLoss):
         self._ce = CrossEntropy(class_weights, ignore_void)
         self._dice = DiceLoss(class_weights, ignore_void)
 
-    def call(self, y_true, y_pred):
-        return self._ce.call(y_true, y_pred) + self._dice.call(y_true, y_pred)
+    def _sums(self, labels, logits, pixel_weights):
+        return ops.concatenate(
+            [self._ce._sums(labels, logits, pixel_weights), self._dice._sums(labels, logits, pixel_weights)]
+        )
+
+    def _finish(self, sums):
+        return self._ce._finish(sums[:2]) + self._dice._finish(sums[2:])
 
 
 LOSSES: dict[str, type[_SegmentationLoss]] = {

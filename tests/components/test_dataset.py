@@ -35,6 +35,15 @@ def test_batches_have_the_contract_types_and_the_shard_pixels(shards):
     )
 
 
+def test_batch_counts_are_known_so_keras_runs_whole_epochs(shards):
+    # Keras probes a dataset of unknown length to its end and warns "Your input ran out of data".
+    assert int(make_dataset(shards, "train", 3).cardinality()) == 2
+    assert int(make_dataset(shards, "train", 3, drop_remainder=True).cardinality()) == 1
+    flipped = make_dataset(shards, "train", 3, augment=AugmentConfig(flip=True), shuffle=True)
+    assert int(flipped.cardinality()) == 2 == sum(1 for _ in flipped)
+    assert make_dataset(shards, "train", 3, repeat=True).cardinality() == tf.data.INFINITE_CARDINALITY
+
+
 def test_resize_keeps_ids_and_shuffle_repeat_follow_the_seed(shards):
     images, masks = as_arrays(make_dataset(shards, "train", 4, size=(16, 32)))
     assert images.shape == (4, 16, 32, 3) and set(np.unique(masks)) <= set(range(8))

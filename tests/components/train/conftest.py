@@ -10,6 +10,7 @@ import pytest
 
 from cityseg.components import tfrecord
 from cityseg.components.labels import CATEGORY_NAMES, NUM_CLASSES, label_table_version
+from cityseg.components.shardcheck import content_hash
 
 # Mean RGB per category; noise on top keeps it from being a lookup of single colours.
 _COLORS = np.array(
@@ -48,8 +49,7 @@ def write_shards(out: Path, splits: dict[str, int], height: int, width: int, see
     """Write `{split}-00000-of-00001.tfrecord` per split and a manifest.json in the shard contract."""
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    manifest_splits = {}
-    digest = hashlib.sha256()
+    manifest_splits, digests = {}, {}
     for split, count in splits.items():
         records, pixels = [], np.zeros(NUM_CLASSES, np.int64)
         for i in range(count):
@@ -60,7 +60,7 @@ def write_shards(out: Path, splits: dict[str, int], height: int, width: int, see
             records.append(tfrecord.encode_example(image_png, mask_png, f"{split}_{i}", height, width))
         path = out / f"{split}-00000-of-00001.tfrecord"
         tfrecord.write_records(path, records)
-        digest.update(path.read_bytes())
+        digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         manifest_splits[split] = {"examples": count, "shards": [count], "category_pixels": pixels.tolist()}
     manifest = {
         "height": height,
@@ -70,7 +70,7 @@ def write_shards(out: Path, splits: dict[str, int], height: int, width: int, see
         "splits": manifest_splits,
         "source": "tests/components/train/conftest.py",
         "label_table_version": label_table_version(),
-        "content_hash": digest.hexdigest(),
+        "content_hash": content_hash(digests),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return out

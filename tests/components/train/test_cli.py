@@ -1,9 +1,13 @@
 """`cityseg train` refuses bad input with a clear message before any training starts."""
 
+import json
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
 from cityseg.components.train.core import TrainConfig, validate
@@ -63,6 +67,42 @@ def test_unreachable_mlflow_server_fails_fast_naming_it(shards, tmp_path):
 def test_validate_names_the_bad_field(shards):
     with pytest.raises(ValueError, match="lr_schedule: unknown value 'step'"):
         validate(TrainConfig(data=str(shards), out="x", lr_schedule="step"))
-    with pytest.raises(ValueError, match="epochs must be at least 1"):
+    with pytest.raises(ValueError, match="epochs: must be at least 1"):
         validate(TrainConfig(data=str(shards), out="x", epochs=0))
     assert validate(TrainConfig(data=str(shards), out="x"))["height"] == 32
+
+
+@pytest.fixture
+def shard_copy(shards, tmp_path):
+    """A copy of the tiny shards that a test may damage."""
+    return Path(shutil.copytree(shards, tmp_path / "shards"))
+
+
+def _refused_before_mlflow(result, mlflow_uri: str, out: Path) -> None:
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert MlflowClient(mlflow_uri).get_experiment_by_name("test-refused-shards") is None
+    assert not out.exists()
+
+
+def test_a_manifest_that_overstates_the_examples_is_refused_before_mlflow(shard_copy, tmp_path, mlflow_uri):
+    manifest = json.loads((shard_copy / "manifest.json").read_text())
+    manifest["splits"]["train"]["examples"] *= 100
+    (shard_copy / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "out"
+    result = _train("--data", str(shard_copy), "--out", str(out), "--experiment", "test-refused-shards")
+    assert (
+        f"{shard_copy / 'manifest.json'}: split 'train' lists 1600 examples, but its shard files hold 16 "
+        "(train-00000-of-00001.tfrecord: 16)"
+    ) in result.output
+    _refused_before_mlflow(result, mlflow_uri, out)
+
+
+def test_a_truncated_shard_is_named_before_mlflow(shard_copy, tmp_path, mlflow_uri):
+    shard = shard_copy / "val-00000-of-00001.tfrecord"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    out = tmp_path / "out"
+    result = _train("--data", str(shard_copy), "--out", str(out), "--experiment", "test-refused-shards")
+    assert f"{shard}: record 8 at byte " in result.output
+    assert "truncated, the file ends inside the record" in result.output
+    _refused_before_mlflow(result, mlflow_uri, out)

@@ -2,19 +2,22 @@
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
 from cityseg.components.train.core import BACKUP_DIR, TrainConfig, train
-from cityseg.components.train.export import weights_sha256
+from cityseg.components.train.export import STAGING, weights_sha256
 
 pytestmark = pytest.mark.slow
 
@@ -33,49 +36,106 @@ def _wait_for_epochs(history: Path, process: subprocess.Popen, timeout_s: float 
     pytest.fail(f"no epoch finished within {timeout_s}s")
 
 
+def _train_args(shards: Path, out: Path, work: Path, epochs: int, batch_size: int) -> list[str]:
+    args = ["train", "--data", str(shards), "--out", str(out), "--epochs", str(epochs)]
+    args += ["--batch-size", str(batch_size), "--model", "unet_mini", "--loss", "ce", "--no-tflite"]
+    return [*args, "--work-dir", str(work)]
+
+
 def test_killed_run_resumes_and_runs_only_the_remaining_epochs(long_shards, tmp_path):
     out, work = tmp_path / "model", tmp_path / "work"
-    args = ["train", "--data", str(long_shards), "--out", str(out), "--epochs", "3", "--batch-size", "2"]
-    args += ["--model", "unet_mini", "--loss", "ce", "--no-tflite", "--work-dir", str(work)]
     log = (tmp_path / "killed.log").open("wb")
-    process = subprocess.Popen([*CITYSEG, *args], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [*CITYSEG, *_train_args(long_shards, out, work, 3, 2)], stdout=log, stderr=subprocess.STDOUT
+    )
     _wait_for_epochs(out / "history.json", process)
     process.kill()
     process.wait()
     done = json.loads((out / BACKUP_DIR / "worker-0" / "training_metadata.json").read_text())["epoch"]
     assert done in (1, 2)
     run_id = (out / BACKUP_DIR / "mlflow_run_id").read_text()
+    killed_part_s = sum(json.loads((out / BACKUP_DIR / "progress.json").read_text())["epoch_seconds"][:done])
 
     config = TrainConfig(
         data=str(long_shards), out=str(out), model="unet_mini", loss="ce", epochs=3, batch_size=2,
         tflite=False, work_dir=str(work),
     )  # fmt: skip
-    info = train(config)
-    assert info["epochs_run"] == 3 - done
+    start = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = train(config)
+    resumed_part_s = time.monotonic() - start
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+    # train_info counts every epoch and second of the run, the killed part's too.
+    assert info["epochs_run"] == 3
+    assert killed_part_s < info["training_time_s"] < killed_part_s + resumed_part_s
     assert info["history"]["epoch"] == [1, 2, 3]
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2, 3]
     assert info["mlflow_run_id"] == run_id
     assert not (out / BACKUP_DIR).exists()
 
 
-def test_two_local_workers_end_with_identical_weights(shards, tmp_path):
-    out = tmp_path / "model"
-    args = ["train", "--workers", "2", "--data", str(shards), "--out", str(out), "--model", "unet_mini"]
-    args += ["--epochs", "1"]
-    result = CliRunner().invoke(
-        main, [*args, "--batch-size", "2", "--no-tflite", "--work-dir", str(tmp_path / "work")]
-    )
+def _kill_when_exists(path: Path, process: subprocess.Popen, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert process.poll() is None, f"training ended before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout_s}s"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_kill_during_export_finishes_the_export_without_repeating_epochs(shards, tmp_path, mlflow_uri):
+    out, work = tmp_path / "model", tmp_path / "work"
+    args = [*_train_args(shards, out, work, 2, 4), "--experiment", "test-export-kill"]
+    with (tmp_path / "killed.log").open("wb") as log:
+        process = subprocess.Popen([*CITYSEG, *args], stdout=log, stderr=subprocess.STDOUT)
+    _kill_when_exists(out / STAGING / "model.keras", process)
+    assert not (out / "train_info.json").exists()
+    run_id = (out / BACKUP_DIR / "mlflow_run_id").read_text()
+    trained = json.loads((out / BACKUP_DIR / "trained" / "summary.json").read_text())
+
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(mlflow_uri)
+    for metric in ("loss", "val_mean_dice", "lr"):
+        assert [m.step for m in client.get_metric_history(run_id, metric)] == [1, 2]
+    assert client.get_run(run_id).info.status == "FINISHED"
+    info = json.loads((out / "train_info.json").read_text())
+    assert (info["mlflow_run_id"], info["epochs_run"]) == (run_id, 2)
+    assert info["training_time_s"] == round(sum(trained["epoch_seconds"]), 3)
+    assert json.loads((out / "history.json").read_text()) == trained["history"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["curves.png", "history.json", "model.keras", "saved_model", "train_info.json"]
+
+
+def test_two_workers_train_like_one_on_the_same_global_batch(shards, tmp_path):
+    common = ["--data", str(shards), "--model", "unet_mini", "--epochs", "1", "--batch-size", "4"]
+    common += ["--no-tflite", "--work-dir", str(tmp_path / "work")]
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = CliRunner().invoke(main, ["train", "--workers", "2", "--out", str(two), *common])
     assert result.exit_code == 0, result.output
     checksums = []
     for index in (0, 1):
-        log = (out / "logs" / f"worker-{index}.log").read_text()
+        log = (two / "logs" / f"worker-{index}.log").read_text()
         checksums += re.findall(rf"worker {index} finished; weights sha256 ([0-9a-f]{{64}})", log)
     assert len(checksums) == 2
     assert checksums[0] == checksums[1]
-    chief = keras.models.load_model(out / "model.keras", compile=False)
+    chief = keras.models.load_model(two / "model.keras", compile=False)
     assert weights_sha256(chief) == checksums[0]
     assert chief.predict(np.zeros((1, 32, 64, 3), np.float32), verbose=0).shape == (1, 32, 64, 8)
-    info = json.loads((out / "train_info.json").read_text())
+    info = json.loads((two / "train_info.json").read_text())
     assert (info["strategy"], info["replicas"], info["epochs_run"]) == ("MultiWorkerMirroredStrategy", 2, 1)
-    assert set(json.loads((out / "history.json").read_text())) == HISTORY_KEYS
-    assert not (out / BACKUP_DIR).exists()
+    history = json.loads((two / "history.json").read_text())
+    assert set(history) == HISTORY_KEYS
+    assert not (two / BACKUP_DIR).exists()
+
+    # --batch-size is the global batch: one worker takes the same 4 steps on the same batches.
+    result = CliRunner().invoke(main, ["train", "--out", str(one), *common])
+    assert result.exit_code == 0, result.output
+    single = keras.models.load_model(one / "model.keras", compile=False)
+    for two_workers, one_worker in zip(chief.get_weights(), single.get_weights(), strict=True):
+        np.testing.assert_allclose(two_workers, one_worker, atol=1e-4)
+    single_history = json.loads((one / "history.json").read_text())
+    for key in ("loss", "val_loss", "val_mean_dice", "lr"):
+        assert history[key] == pytest.approx(single_history[key], rel=1e-4), key

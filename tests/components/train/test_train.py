@@ -1,6 +1,7 @@
 """End-to-end training on tiny shards: the model folder, the exports and the MLflow run."""
 
 import json
+import warnings
 from pathlib import Path
 
 import keras
@@ -8,6 +9,7 @@ import mlflow
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 from mlflow.tracking import MlflowClient
 
 from cityseg.components.train.core import TrainConfig, train
@@ -22,7 +24,7 @@ TRAIN_INFO_KEYS = {
 
 
 def _tflite_predict(path, images: np.ndarray) -> np.ndarray:
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert inp["dtype"] == np.float32 and out["dtype"] == np.float32
@@ -45,7 +47,12 @@ def trained(shards, tmp_path_factory, mlflow_server):
         experiment="test-train", tracking_uri=mlflow_server, kfp_run_id="kfp-run-42",
         work_dir=str(tmp / "work"),
     )  # fmt: skip
-    return config, train(config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = train(config)
+    # Every epoch gets all its batches: Keras knows the dataset's length and never runs out of data.
+    assert not [str(w.message) for w in caught if "ran out of data" in str(w.message)]
+    return config, info
 
 
 def test_model_folder_follows_the_contract(trained, shards):
@@ -62,6 +69,9 @@ def test_model_folder_follows_the_contract(trained, shards):
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [1, 2]
     assert len(history["val_mean_dice"]) == len(history["val_mean_iou"]) == len(history["lr"]) == 2
+    # 16 examples in global batches of 4: the rate after each epoch is the schedule's at steps 4 and 8.
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=8, alpha=0.05)
+    assert history["lr"] == pytest.approx([float(schedule(4)), float(schedule(8))], rel=1e-6)
     assert history == info["history"]
 
 
@@ -82,7 +92,7 @@ def test_exports_agree_with_the_keras_model(trained):
     int8 = _tflite_predict(f"{config.out}/tflite/model_int8.tflite", images)
     assert int8.shape == logits.shape
     tensor_types = {
-        d["dtype"] for d in tf.lite.Interpreter(f"{config.out}/tflite/model_int8.tflite").get_tensor_details()
+        d["dtype"] for d in Interpreter(f"{config.out}/tflite/model_int8.tflite").get_tensor_details()
     }
     assert np.int8 in tensor_types
 

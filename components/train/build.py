@@ -1,0 +1,112 @@
+"""What one training run is made of: its inputs, its compiled model and its callbacks.
+
+As in TF Model Garden's tasks: `build_inputs`, `build_model` (with the loss and the metrics), and
+the callbacks `fit` and the multi-worker loop share.
+"""
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from cityseg.components.dataset import AugmentConfig, make_dataset
+from cityseg.components.train.backup import Backup
+from cityseg.components.train.config import AUGMENTATIONS, TrainConfig
+from cityseg.components.train.confusion import ConfusionMatrixScore
+from cityseg.components.train.distribute import Task
+from cityseg.components.train.losses import build_loss, class_weights
+from cityseg.components.train.models import build_model as build_network
+from cityseg.components.train.progress import EpochRecorder
+
+# Score that early stopping and the LR plateau watch: the one the pipeline blesses models on.
+MONITOR = "val_mean_dice"
+
+
+def build_inputs(config: TrainConfig, size: tuple[int, int]) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Train and validation batches of `config.batch_size`: the global batch, whatever the replicas.
+
+    A distribution strategy splits each global batch between its replicas, so the optimizer takes
+    the same steps on the same batches with 1 replica or N.
+    """
+    augment = AugmentConfig(**{name: name in config.augment for name in AUGMENTATIONS}, seed=config.seed)
+    train_ds = make_dataset(
+        config.data, "train", config.batch_size, augment=augment, shuffle=True, seed=config.seed, size=size
+    )
+    val_ds = make_dataset(config.data, "val", config.batch_size, size=size)
+    # Every worker reads all shards and keeps its slice of each global batch: with few shard files,
+    # file-level sharding would give workers unequal step counts and stall the collectives.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return train_ds.with_options(options), val_ds.with_options(options)
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    """The initial rate, or the cosine schedule over every step of the run."""
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=steps_per_epoch * config.epochs, alpha=0.05
+        )
+    return config.learning_rate
+
+
+def _synchronize_batch_norm(model: keras.Model) -> None:
+    """Batch norm over the global batch, not each replica's slice of it, so N replicas train as one."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+        elif isinstance(layer, keras.Model):
+            _synchronize_batch_norm(layer)
+
+
+def build_model(
+    config: TrainConfig, strategy, size: tuple[int, int], steps_per_epoch: int, category_pixels: list[int]
+) -> keras.Model:
+    """The model, compiled with its optimizer, loss and streaming scores, under `strategy`."""
+    weights = class_weights(category_pixels, config.class_weighting, config.ignore_void)
+    with strategy.scope():
+        model = build_network(config.model, *size, weights=config.weights)
+        if strategy.num_replicas_in_sync > 1:
+            _synchronize_batch_norm(model)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
+            loss=build_loss(config.loss, weights, config.ignore_void),
+            metrics=[ConfusionMatrixScore("mean_dice"), ConfusionMatrixScore("mean_iou")],
+        )
+    return model
+
+
+def build_callbacks(
+    config: TrainConfig, task: Task, out: Path, steps_per_epoch: int, backup_and_restore: bool
+) -> tuple[list[keras.callbacks.Callback], EpochRecorder]:
+    """Keras callbacks in the order they must run: backup first, so a logged epoch is a saved one."""
+    backup = Backup(out)
+    callbacks = []
+    if backup_and_restore:
+        # Kept after training: only the trained snapshot (`Backup.save_trained`) may replace it.
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(
+                str(backup.root / f"worker-{task.index}"), delete_checkpoint=False
+            )
+        )
+    if config.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=MONITOR,
+                mode="max",
+                patience=config.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
+    if config.lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.5, patience=2)
+        )
+    recorder = EpochRecorder(
+        backup.progress_path if task.is_chief else None,
+        out / "history.json" if task.is_chief else None,
+        steps_per_epoch,
+        show_progress=task.is_chief,
+        log_to_mlflow=task.is_chief,
+    )
+    callbacks.append(recorder)
+    return callbacks, recorder
