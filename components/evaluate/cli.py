@@ -2,6 +2,11 @@
 
 import click
 
+from cityseg.components.defaults import defaults
+from cityseg.components.evaluate.core import EvaluateConfig
+
+DEFAULTS = defaults(EvaluateConfig)
+
 
 @click.command()
 @click.option("--data", required=True, help="Shards folder (local or gs://) with manifest.json.")
@@ -13,24 +18,33 @@ import click
 @click.option(
     "--out", required=True, help="Folder (local or gs://) for metrics.json, the PNGs and report.html."
 )
-@click.option("--split", default="val", show_default=True, help="Split to score.")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--split", default=DEFAULTS.split, show_default=True, help="Split to score.")
+@click.option("--batch-size", default=DEFAULTS.batch_size, show_default=True, type=click.IntRange(min=1))
 @click.option(
-    "--samples", default=6, show_default=True, type=click.IntRange(min=0), help="Triptychs in the report."
+    "--samples",
+    default=DEFAULTS.samples,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Triptychs in the report.",
 )
 @click.option(
     "--mlflow/--no-mlflow",
     "log_to_mlflow",
-    default=True,
+    default=DEFAULTS.log_to_mlflow,
     show_default=True,
     help="Log eval_* metrics and the report to the model's MLflow run.",
 )
 @click.option(
     "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
 )
+@click.option(
+    "--corruptions/--no-corruptions",
+    default=DEFAULTS.corruptions,
+    show_default=True,
+    help="Also score under Gaussian noise, motion blur, darkness, fog and JPEG at 3 severities each.",
+)
 def evaluate(**options):
     """Score a model on one split: Cityscapes category IoU/Dice from one confusion matrix."""
-    from cityseg.components.evaluate.core import EvaluateConfig
     from cityseg.components.evaluate.core import evaluate as run_evaluation
     from cityseg.components.tracking import TrackingUnavailableError
 
@@ -42,6 +56,17 @@ def evaluate(**options):
         f"{scores['examples']} {scores['split']} images: mean Dice {_fmt(scores['mean_dice'])}, "
         f"mean IoU {_fmt(scores['mean_iou'])}, {scores['images_per_s']:.1f} images/s -> {options['out']}"
     )
+    for variant in ("float16", "int8"):
+        if f"tflite_{variant}_mean_iou" in scores:
+            click.echo(
+                f"LiteRT {variant}: mean IoU {_fmt(scores[f'tflite_{variant}_mean_iou'])} "
+                f"(change {_fmt(scores[f'tflite_{variant}_mean_iou_delta'])}), "
+                f"{scores[f'tflite_{variant}_ms_per_image']:.1f} ms/image on 1 thread"
+            )
+    if options["corruptions"]:
+        from cityseg.components.evaluate.corruptions import format_robustness
+
+        click.echo(format_robustness(scores))
 
 
 def _fmt(value) -> str:

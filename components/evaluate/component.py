@@ -14,8 +14,9 @@ def evaluate(
     metrics: Output[Metrics],
     confusion: Output[ClassificationMetrics],
     report: Output[HTML],
-    split: str = "val",
-    mlflow_tracking_uri: str = "",
+    split: str,
+    corruptions: bool,
+    mlflow_tracking_uri: str,
 ) -> float:
     """Score the model on one split from a single 8x8 confusion matrix (Cityscapes category IoU/Dice).
 
@@ -27,6 +28,7 @@ def evaluate(
         confusion: the confusion matrix over the 8 categories.
         report: the HTML report with sample predictions.
         split: the split to score.
+        corruptions: also score under common corruptions (noise, blur, darkness, fog, JPEG; 3 severities).
         mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
     Returns:
         mean_dice over the 7 non-void categories.
@@ -41,6 +43,7 @@ def evaluate(
             model=model.path,
             out=evaluation.path,
             split=split,
+            corruptions=corruptions,
             tracking_uri=mlflow_tracking_uri or None,
         )
     )

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from cityseg.components import metrics, output_folder
 from cityseg.components.defaults import MODEL_CACHE_DIR
-from cityseg.components.evaluate import report
+from cityseg.components.evaluate import litert, report
 from cityseg.components.labels import NUM_CLASSES
 from cityseg.components.modelstore import LoadedModel, is_mlflow_uri, load
 
@@ -80,6 +80,12 @@ class SplitPredictions:
     predicted_masks: np.ndarray
 
 
+def resize_method(model_size: tuple[int, int], label_size: tuple[int, int]) -> str:
+    """Area averaging when shrinking to the model's input, as the input pipeline resizes; else bilinear."""
+    shrink = model_size[0] <= label_size[0] and model_size[1] <= label_size[1]
+    return "area" if shrink else "bilinear"
+
+
 def _predictor(model, label_size: tuple[int, int]):
     """A compiled function: images at label size -> predicted category ids (uint8) at label size."""
     import tensorflow as tf
@@ -87,9 +93,7 @@ def _predictor(model, label_size: tuple[int, int]):
     height, width = model.input_shape[1:3]
     model_size = (height or label_size[0], width or label_size[1])
     resize = tuple(model_size) != tuple(label_size)
-    # Area averaging when shrinking, as the input pipeline resizes; bilinear when enlarging.
-    shrink = model_size[0] <= label_size[0] and model_size[1] <= label_size[1]
-    method = "area" if shrink else "bilinear"
+    method = resize_method(model_size, label_size)
 
     @tf.function(input_signature=[tf.TensorSpec((None, *label_size, 3), tf.float32)], autograph=False)
     def predict(images):
@@ -242,6 +246,10 @@ def _score_and_report(config: EvaluateConfig, loaded: LoadedModel) -> tuple[dict
         "data_manifest_hash": load_manifest(config.data).get("content_hash"),
         "batch_size": config.batch_size,
     }
+    # The embedded exports beside the model, scored against it (`cityseg.components.evaluate.litert`).
+    scores.update(
+        litert.score_exports(loaded.local_dir, config.data, config.split, scores, config.batch_size)
+    )
     if config.corruptions:
         from cityseg.components.evaluate.corruptions import score_split
 

@@ -12,6 +12,7 @@ import cv2
 import matplotlib
 import numpy as np
 
+from cityseg.components.evaluate.litert import FIGURES, VARIANTS
 from cityseg.components.labels import CATEGORY_NAMES, category_colors, colorize
 
 matplotlib.use("Agg")
@@ -150,6 +151,27 @@ figcaption { font-size: 0.8rem; text-align: center; }
 """
 
 
+def _exports_table(scores: dict) -> str:
+    """The TFLite exports scored with LiteRT against the Keras model; empty when none was scored."""
+    variants = [v for v in VARIANTS if f"tflite_{v}_mean_iou" in scores]
+    if not variants:
+        return ""
+    rows = "".join(
+        f"<tr><td>{variant}</td>"
+        + "".join(f"<td>{_fmt(scores.get(f'tflite_{variant}_{key}'))}</td>" for key in FIGURES)
+        + "</tr>"
+        for variant in variants
+    )
+    header = "".join(f"<th>{key}</th>" for key in FIGURES)
+    return (
+        "<h2>Embedded exports (LiteRT, 1 CPU thread, 1 image per call)</h2>"
+        "<p>delta: the export's score minus the float32 Keras model's.</p>"
+        f"<table><tr><th>export</th>{header}</tr>"
+        f"<tr><td>float32 (Keras)</td><td>{_fmt(scores.get('mean_iou'))}</td>"
+        f"<td>{_fmt(scores.get('mean_dice'))}</td><td></td><td></td><td></td><td></td></tr>{rows}</table>"
+    )
+
+
 def report_html(
     scores: dict,
     images: np.ndarray,
@@ -176,6 +198,7 @@ Means are over the 7 non-void categories (Cityscapes category IoU: void ground-t
 ignored); the <code>_8</code> variants count void as a class.</p>
 <table><tr><th>metric</th><th>value</th></tr>{summary}</table>
 <table><tr><th>category</th><th>IoU</th><th>Dice</th></tr>{per_category}</table>
+{_exports_table(scores)}
 <div class="plots"><img alt="confusion matrix" src="{_data_uri(confusion_png)}">
 <img alt="per-category scores" src="{_data_uri(per_category_png)}"></div>
 <h2>Samples: image | true | predicted</h2>

@@ -40,16 +40,66 @@ def _aliases(aliases: dict[str, str]) -> str:
     "--serving-dir", default=None, help="Folder or gs:// prefix for the blessed SavedModel (<version>/)."
 )
 @click.option("--kfp-run-id", default=None, help="Tagged on the version (default: KFP_RUN_ID).")
+@click.option(
+    "--max-int8-iou-drop",
+    default=DEFAULTS.max_int8_iou_drop,
+    type=click.FloatRange(0, 1),
+    help="Refuse a model whose int8 TFLite export loses more mean_iou than this (default: off).",
+)
+@click.option(
+    "--infra-validation/--no-infra-validation",
+    default=DEFAULTS.infra_validation,
+    show_default=True,
+    help="Serve the candidate and check its /v2 answers before any alias moves.",
+)
+@click.option(
+    "--infra-images",
+    default=DEFAULTS.infra_images,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Validation images sent through /v2/models/<name>/infer.",
+)
+@click.option(
+    "--infra-load-timeout-s",
+    default=DEFAULTS.infra_load_timeout_s,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="The served model must be ready within this.",
+)
+@click.option(
+    "--infra-max-p95-ms",
+    default=DEFAULTS.infra_max_p95_ms,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="p95 latency limit of the infra-validation requests.",
+)
+@click.option(
+    "--infra-min-agreement",
+    default=DEFAULTS.infra_min_agreement,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of pixels where served masks must equal the evaluated model's predictions.",
+)
 @click.option("--batch-size", default=DEFAULTS.batch_size, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
 )
-def push(**options):
+@click.option(
+    "--statistics",
+    default=None,
+    help="Folder written by `cityseg validate`: its fingerprint and statistics become lineage tags.",
+)
+def push(statistics: str | None, **options):
     """Register a model and make it @champion only if it passes the absolute and the change gate."""
+    from cityseg.components.images import DEFAULT_TAG
+    from cityseg.components.lineage.core import lineage_tags
     from cityseg.components.push.core import push as push_model
 
     try:
-        result = push_model(PushConfig(**options))
+        lineage = {}
+        if statistics:
+            lineage = lineage_tags(statistics, pipeline_name="cityseg push", pipeline_version=DEFAULT_TAG)
+        result = push_model(PushConfig(**options, lineage=tuple(lineage.items())))
     except _ERRORS as err:
         raise click.ClickException(str(err)) from err
     verdict = "BLESSED" if result.blessed else "NOT BLESSED (aliases unchanged)"

@@ -13,12 +13,16 @@ def push(
     model: Input[Model],
     evaluation: Input[Dataset],
     shards: Input[Dataset],
+    statistics: Input[Dataset],
     registered_model: str,
     min_dice: float,
     min_improvement: float,
+    max_int8_iou_drop: float,
     serving_dir: str,
     mlflow_tracking_uri: str,
     run_id: str,
+    pipeline_name: str,
+    pipeline_version: str,
 ) -> NamedTuple("PushOutputs", [("blessed", bool), ("version", str), ("aliases", str), ("reason", str)]):
     """Register the model and promote it to @champion only if it passes the absolute and the change gate.
 
@@ -26,16 +30,21 @@ def push(
         model: the trained model folder.
         evaluation: the evaluation folder holding metrics.json.
         shards: the shards the model was scored on (the champion is re-scored on the same split).
+        statistics: the validate step's data statistics, linked from the version's lineage tags.
         registered_model: MLflow registered model name.
         min_dice: absolute gate on mean_dice.
         min_improvement: required gain of mean_dice over the current champion.
+        max_int8_iou_drop: refuse a model whose int8 TFLite export loses more mean_iou; negative is off.
         serving_dir: where a blessed SavedModel is copied (folder or gs://); empty skips the copy.
         mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
         run_id: the KFP run id, tagged on the model version.
+        pipeline_name: the pipeline that made the model, tagged on the version.
+        pipeline_version: its version (the image tag), tagged on the version.
     Returns:
         blessed, the registered version, the aliases it holds, and the reason of the decision.
     """
     from cityseg.components.artifacts import push_outputs
+    from cityseg.components.lineage.core import lineage_tags
     from cityseg.components.push.core import PushConfig
     from cityseg.components.push.core import push as push_model
 
@@ -47,9 +56,15 @@ def push(
             name=registered_model,
             min_dice=min_dice,
             min_improvement=min_improvement,
+            max_int8_iou_drop=max_int8_iou_drop if max_int8_iou_drop >= 0 else None,
             serving_dir=serving_dir or None,
             tracking_uri=mlflow_tracking_uri or None,
             kfp_run_id=run_id or None,
+            lineage=tuple(
+                lineage_tags(
+                    statistics.uri, pipeline_name=pipeline_name, pipeline_version=pipeline_version
+                ).items()
+            ),
         )
     )
     return push_outputs(result)

@@ -6,6 +6,8 @@ TFX's Evaluator/Pusher semantics on MLflow aliases:
   shards in this run, and `new - champion >= min_improvement`;
 - blessed: `@champion` -> new version, `@previous` -> old champion, SavedModel copied to the
   serving folder under `<version>/` (`cityseg.components.push.serving`);
+- then, before any alias moves: the int8 export gate (`max_int8_iou_drop`) and infra validation
+  (the version served by `cityseg serve`'s app, see `cityseg.components.push.infra`);
 - not blessed: aliases untouched, version tagged `blessed=false` with the reason. A refusal is a
   normal outcome, not an error.
 The evidence is checked before anything is registered: metrics.json must name the weights of the
@@ -22,7 +24,8 @@ import math
 from cityseg.components import tracking
 from cityseg.components.defaults import MODEL_CACHE_DIR
 from cityseg.components.push import registry, serving
-from cityseg.components.push.evidence import check_evidence, read_metrics
+from cityseg.components.push.evidence import check_evidence, int8_refusal, read_metrics, version_tags
+from cityseg.components.push.infra import validate_version
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ class PushConfig:
         batch_size: batch size for re-scoring the champion.
         cache_dir: where MLflow models are downloaded to.
         max_attempts: how often to compare again when another push moves `@champion` meanwhile.
+        lineage: more (tag, value) pairs for the version: source fingerprint, data statistics, pipeline.
+        max_int8_iou_drop: refuse a model whose int8 TFLite export loses more mean_iou than this
+            against the Keras model (evaluate's `tflite_int8_mean_iou_delta`); None is off.
+        infra_validation: serve the candidate before any alias moves; infra_images validation images
+            go through `/v2/.../infer`, the model must load within infra_load_timeout_s, answer under
+            infra_max_p95_ms at p95 and agree with the evaluated masks on infra_min_agreement of pixels.
     """
 
     model: str
@@ -58,6 +67,13 @@ class PushConfig:
     batch_size: int = 8
     cache_dir: str = MODEL_CACHE_DIR
     max_attempts: int = 5
+    lineage: tuple[tuple[str, str], ...] = ()
+    max_int8_iou_drop: float | None = None
+    infra_validation: bool = True
+    infra_images: int = 16
+    infra_load_timeout_s: float = 120.0
+    infra_max_p95_ms: float = 5000.0
+    infra_min_agreement: float = 0.999
 
     def __post_init__(self):
         if not 0.0 <= self.min_dice <= 1.0:
@@ -66,6 +82,17 @@ class PushConfig:
             raise ValueError(f"min_improvement must lie in [-1, 1], got {self.min_improvement}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.max_int8_iou_drop is not None and not 0.0 <= self.max_int8_iou_drop <= 1.0:
+            raise ValueError(f"max_int8_iou_drop must lie in [0, 1] or be None, got {self.max_int8_iou_drop}")
+        self.infra_limits()
+
+    def infra_limits(self):
+        """The infra-validation limits (checked there: `cityseg.components.push.infra.InfraLimits`)."""
+        from cityseg.components.push.infra import InfraLimits
+
+        return InfraLimits(
+            self.infra_images, self.infra_load_timeout_s, self.infra_max_p95_ms, self.infra_min_agreement
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,19 +156,6 @@ def gate(
     )
 
 
-def _version_tags(scores: dict, manifest_hash: str | None, kfp_run_id: str | None) -> dict[str, str]:
-    tags = {
-        f"eval_{key}": f"{value:.6g}" if isinstance(value, float) else str(value)
-        for key, value in scores.items()
-        if value is not None and isinstance(value, int | float) and not isinstance(value, bool)
-    }
-    tags["eval_split"] = str(scores["split"])
-    if manifest_hash:
-        tags["data_manifest_hash"] = manifest_hash
-    tags.update(tracking.run_tags(kfp_run_id))
-    return tags
-
-
 def _register(config: PushConfig, loaded, tags: dict[str, str]) -> str:
     from cityseg.components.modelstore import parse_mlflow_uri
 
@@ -181,13 +195,15 @@ def push(config: PushConfig) -> PushResult:
 
     scores = read_metrics(config.metrics)
     manifest = load_manifest(config.data)
-    tracking.connect(config.tracking_uri)
+    tracking_uri = tracking.connect(config.tracking_uri)
     loaded = load(config.model, cache_dir=config.cache_dir)
     check_evidence(scores, config.metrics, loaded, manifest, config.data)
-    version = _register(config, loaded, _version_tags(scores, manifest["content_hash"], config.kfp_run_id))
+    tags = version_tags(scores, manifest["content_hash"], config.kfp_run_id) | dict(config.lineage)
+    version = _register(config, loaded, tags)
     log.info("registered %s as %s v%s", config.model, config.name, version)
 
     champion_dice: dict[str, float | None] = {}
+    infra = None
     for attempt in range(1, config.max_attempts + 1):
         champion = registry.alias_version(config.name, registry.CHAMPION)
         if champion == version:
@@ -207,6 +223,11 @@ def push(config: PushConfig) -> PushResult:
             champion_dice.get(champion),
         )
         compared = {"champion": champion, "champion_dice": champion_dice.get(champion), "attempts": attempt}
+        refusal = int8_refusal(scores, config.max_int8_iou_drop) if decision.blessed else None
+        decision = Decision(False, refusal) if refusal else decision
+        if decision.blessed and config.infra_validation:
+            infra = infra or validate_version(config, loaded, version, scores["split"], tracking_uri)
+            decision = decision if infra.passed else Decision(False, infra.reason)
         if not decision.blessed:
             _tag_decision(config.name, version, decision, champion, champion_dice.get(champion))
             log.info("not blessed: %s", decision.reason)

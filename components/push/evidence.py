@@ -6,8 +6,9 @@ and the shards' content hash, and a push refuses metrics that lack them or name 
 """
 
 import json
+import math
 
-from cityseg.components import storage
+from cityseg.components import storage, tracking
 
 GATE_KEYS = ("mean_dice", "split")
 # The shards' content hash and the weights' checksum bind the scores to data and model.
@@ -77,3 +78,38 @@ def check_evidence(scores: dict, metrics_path: str, loaded, manifest: dict, data
             f"{metrics_path} was computed on shards {str(scores['data_manifest_hash'])[:12]}, but {data} "
             f"holds {manifest_hash[:12]}: the champion must be re-scored on the same data"
         )
+
+
+def int8_refusal(scores: dict, max_drop: float | None) -> str | None:
+    """Why the int8 export gate refuses the model, or None when it passes or is off (`max_drop` None).
+
+    The int8 TFLite file is the embedded team's product: a model whose int8 export loses more than
+    `max_drop` mean_iou against the Keras model, or whose int8 export was not scored, is refused.
+    """
+    if max_drop is None:
+        return None
+    from cityseg.components.evaluate.litert import int8_iou_drop
+
+    drop = int8_iou_drop(scores)
+    if drop is None:
+        return (
+            "int8 gate: metrics.json has no int8 export score (tflite_int8_mean_iou_delta); train with "
+            "TFLite exports and evaluate the model folder"
+        )
+    if drop > max_drop and not math.isclose(drop, max_drop, abs_tol=1e-12):
+        return f"int8 gate: the int8 export loses {drop:.4f} mean_iou > max_int8_iou_drop {max_drop:.4f}"
+    return None
+
+
+def version_tags(scores: dict, manifest_hash: str | None, kfp_run_id: str | None) -> dict[str, str]:
+    """The version's tags: every numeric eval score, the split, the shards' hash and the run tags."""
+    tags = {
+        f"eval_{key}": f"{value:.6g}" if isinstance(value, float) else str(value)
+        for key, value in scores.items()
+        if value is not None and isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    tags["eval_split"] = str(scores["split"])
+    if manifest_hash:
+        tags["data_manifest_hash"] = manifest_hash
+    tags.update(tracking.run_tags(kfp_run_id))
+    return tags

@@ -1,4 +1,4 @@
-"""Evaluation benchmarks: scoring a split vs the inference floor; our confusion matrix vs the official one."""
+"""Evaluation benchmarks: scoring vs the inference floor; our confusion matrix vs the official one; LiteRT."""
 
 import copy
 from pathlib import Path
@@ -16,6 +16,7 @@ EVAL_IMAGES = 16
 BATCH = 8
 FULL_SIZE = (1024, 2048)
 FULL_FRAMES = 4
+LITERT_IMAGES = 8
 
 
 def _inference_floor(model, images: np.ndarray) -> None:
@@ -101,7 +102,55 @@ def bench_confusion(work: Path) -> Result:
     )
 
 
+def _keras_per_image(model, images: np.ndarray) -> None:
+    for image in images:
+        model(image[np.newaxis], training=False).numpy()
+
+
+def _litert_per_image(model, images: np.ndarray) -> None:
+    for image in images:
+        model.logits(image)
+
+
+def bench_litert(work: Path) -> list[Result]:
+    """int8 and float16 LiteRT ms/image (1 thread, 1 image per call) against the Keras model on the CPU."""
+    from cityseg.components.evaluate.litert import TfliteModel, tflite_path
+    from cityseg.components.modelstore import load
+    from cityseg.components.train.export import export_model
+    from cityseg.components.train.models import build_model
+
+    split = graded_split(count=LITERT_IMAGES, height=EVAL_SIZE[0], width=EVAL_SIZE[1])
+    images = split["images"].astype(np.float32) / 255
+    folder = work / "unet_mini_tflite"
+    if not tflite_path(folder, "int8").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        export_model(build_model("unet_mini", *EVAL_SIZE), folder, images[:4])
+    keras_model = load(folder).model
+    _keras_per_image(keras_model, images[:1])  # trace once, outside the timing
+    keras_s, _ = timed(_keras_per_image, keras_model, images, repeat=3)
+    keras_ms = 1000 * keras_s / LITERT_IMAGES
+    results = []
+    for variant in ("int8", "float16"):
+        path = tflite_path(folder, variant)
+        model = TfliteModel(path, threads=1)
+        seconds, _ = timed(_litert_per_image, model, images, repeat=3)
+        results.append(
+            Result(
+                name=f"LiteRT {variant} ms/image, unet_mini at {EVAL_SIZE[0]}x{EVAL_SIZE[1]}, 1 thread",
+                value=1000 * seconds / LITERT_IMAGES,
+                unit="ms/image",
+                baseline_name="the Keras float32 model, 1 image per call, TensorFlow's default threads",
+                baseline_value=keras_ms,
+                goal="ratio < 1 is faster than Keras; the embedded target runs the LiteRT file",
+                command="cityseg evaluate (scores tflite/model_{float16,int8}.tflite beside the model)",
+                machine=machine(),
+                detail=f"{LITERT_IMAGES} images, best of 3; file {path.stat().st_size / 1e3:.0f} kB",
+            )
+        )
+    return results
+
+
 def run(work_dir: Path) -> list[Result]:
-    """Both evaluation figures."""
+    """The evaluation figures."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    return [bench_throughput(work_dir), bench_confusion(work_dir)]
+    return [bench_throughput(work_dir), bench_confusion(work_dir), *bench_litert(work_dir)]
