@@ -8,9 +8,10 @@ from cityseg.components import tracking
 
 
 def format_table(rows: list[dict]) -> str:
-    """The comparison table as aligned text for the terminal: config, dice, IoU, time, speed."""
+    """The per-run table as aligned text for the terminal: config, seed, dice, IoU, time, speed."""
     header = (
-        f"{'configuration':<36} {'params':>10} {'mean_dice':>9} {'mean_iou':>8} {'train s':>8} {'img/s':>7}"
+        f"{'configuration':<36} {'seed':>4} {'params':>10} {'mean_dice':>9} {'mean_iou':>8} {'train s':>8} "
+        f"{'img/s':>7}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -19,9 +20,9 @@ def format_table(rows: list[dict]) -> str:
             return "–" if row[key] is None else format(row[key], spec)
 
         lines.append(
-            f"{row['config']:<36} {number('num_params', ',d'):>10} {number('mean_dice', '.4f'):>9} "
-            f"{number('mean_iou', '.4f'):>8} {number('training_time_s', '.1f'):>8} "
-            f"{number('train_images_per_s', '.1f'):>7}"
+            f"{row['config']:<36} {row['seed']:>4} {number('num_params', ',d'):>10} "
+            f"{number('mean_dice', '.4f'):>9} {number('mean_iou', '.4f'):>8} "
+            f"{number('training_time_s', '.1f'):>8} {number('train_images_per_s', '.1f'):>7}"
         )
     return "\n".join(lines)
 
@@ -32,7 +33,8 @@ def format_table(rows: list[dict]) -> str:
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="HTML file to write; the table goes beside it as .csv [default: work/compare/<run>/report.html]",
+    help="HTML file to write; report.md, its figures and the per-run .csv go beside it "
+    "[default: work/compare/<run>/report.html]",
 )
 @click.option(
     "--tracking-uri",
@@ -45,9 +47,13 @@ def report(parent_run_id: str, out: Path | None, tracking_uri: str | None) -> No
 
     try:
         uri = tracking.connect(tracking_uri)
-        out = out or Path("work") / "compare" / parent_run_id / "report.html"
-        results = build_report(parent_run_id, out)
+        out = out or tracking.DEFAULT_WORK_DIR / "compare" / parent_run_id / "report.html"
+        results, best = build_report(parent_run_id, out)
     except (ValueError, tracking.TrackingUnavailableError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(format_table(table_rows(results)))
-    click.echo(f"\nreport: {out.resolve()}\ntable:  {out.with_suffix('.csv').resolve()}\nMLflow: {uri}")
+    click.echo(
+        f"\nbest:     {best.label} seed {best.seed} (mean_dice {best.mean_dice:.4f}, run {best.run_id})"
+        f"\nreport:   {out.resolve()}\nmarkdown: {out.with_suffix('.md').resolve()}"
+        f"\ntable:    {out.with_suffix('.csv').resolve()}\nMLflow:   {uri}"
+    )

@@ -12,23 +12,27 @@ def start_sweep(
     models: list,
     losses: list,
     augment: list,
-    augmentations: str = "flip,scale_crop",
-    epochs: int = 1,
-    batch_size: int = 8,
-    height: int = 128,
-    width: int = 256,
-    mlflow_tracking_uri: str = "",
-    mlflow_experiment: str = "cityseg-compare",
-    run_id: str = "",
+    seeds: list,
+    crossed: bool,
+    epochs: int,
+    early_stopping_patience: int,
+    batch_size: int,
+    height: int,
+    width: int,
+    mlflow_tracking_uri: str,
+    mlflow_experiment: str,
+    run_id: str,
 ) -> list:
-    """Open the sweep's MLflow parent run and list its configurations: every model x loss x augmentation.
+    """Open the sweep's MLflow parent run and list its configurations, once per seed.
 
     Args:
         models: model names, e.g. ["unet_mini", "unet"].
         losses: loss names, e.g. ["ce", "ce_dice"].
-        augment: ["on", "off"], ["on"] or ["off"].
-        augmentations: comma-separated augmentations that "on" trains with.
-        epochs: training epochs of every configuration (logged on the parent run).
+        augment: augmentation settings: none, all, a technique, or several joined by +.
+        seeds: every configuration trains once per seed.
+        crossed: every model x loss x augment setting instead of one factor at a time.
+        epochs: the budget's most epochs of every configuration.
+        early_stopping_patience: the budget's early stopping on val_mean_dice; 0 trains every epoch.
         batch_size: batch size of every configuration (logged on the parent run).
         height: training height (logged on the parent run).
         width: training width (logged on the parent run).
@@ -36,17 +40,13 @@ def start_sweep(
         mlflow_experiment: MLflow experiment of the parent run and its child runs.
         run_id: the KFP run id, tagged on the parent run.
     Returns:
-        One dict per configuration: name, model, loss, augment, augmentations and parent_run_id.
+        One dict per configuration and seed: name, model, loss, augment, augmentations, seed, studies
+        and parent_run_id.
     """
-    from cityseg.components.compare.core import SweepConfig, parse_augment
     from cityseg.components.compare.core import start_sweep as start
+    from cityseg.components.compare.presets import sweep_config
 
-    sweep = SweepConfig(
-        models=tuple(models),
-        losses=tuple(losses),
-        augment=parse_augment(augment),
-        augmentations=tuple(name for name in augmentations.split(",") if name),
-    )
+    sweep = sweep_config(models, losses, augment, seeds, crossed, epochs, early_stopping_patience)
     params = {"epochs": epochs, "batch_size": batch_size, "height": height, "width": width}
     return start(
         sweep,
@@ -65,7 +65,7 @@ def finish_sweep(
     report: Output[HTML],
     best_model: Output[Model],
     best_evaluation: Output[Dataset],
-    mlflow_tracking_uri: str = "",
+    mlflow_tracking_uri: str,
 ) -> NamedTuple(
     "SweepOutputs",
     [("parent_run_id", str), ("best_run_id", str), ("best_config", str), ("best_mean_dice", float)],
@@ -76,13 +76,14 @@ def finish_sweep(
         sweep: the configurations from start-sweep (they name the parent run).
         models: every configuration's model folder.
         evaluations: every configuration's evaluation folder.
-        report: the comparison: table, Dice against training time, per-category IoU, augmentation gain.
-        best_model: the model folder of the configuration with the highest mean_dice.
+        report: the technical note: models, setup, results with intervals, robustness, conclusion.
+        best_model: the model folder of the best seed of the configuration with the highest mean_dice.
         best_evaluation: its evaluation folder, for the push gate.
         mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
     Returns:
         The parent run id, the best child run id, its configuration and its mean_dice.
     """
+    from cityseg.components.compare.core import sweep_parent
     from cityseg.components.compare.report import finish_sweep as finish
 
     best = finish(
@@ -94,4 +95,4 @@ def finish_sweep(
         best_evaluation_dir=best_evaluation.path,
         tracking_uri=mlflow_tracking_uri or None,
     )
-    return best.parent_run_id, best.run_id, best.label, best.mean_dice
+    return sweep_parent(sweep), best.run_id, best.label, best.mean_dice

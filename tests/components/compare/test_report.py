@@ -1,5 +1,6 @@
 import csv
 import html.parser
+import re
 from pathlib import Path
 
 import mlflow
@@ -8,48 +9,45 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
-from cityseg.components.compare.core import (
-    BEST_RUN_TAG,
-    EVALUATED_CATEGORIES,
-    SweepConfig,
-    collect_results,
-    start_parent_run,
-)
+from cityseg.components.compare.core import BEST_RUN_TAG, SweepConfig, start_parent_run
 from cityseg.components.compare.report import build_report, report_sweep
+from cityseg.components.compare.results import EVALUATED_CATEGORIES, collect_results, parent_run, sweep_of
+from tests.components.compare.builders import SWEEP, log_sweep
 
-# model, loss, augment, num_params, mean_dice, training_time_s; the IoUs derive from mean_dice.
-CHILDREN = [
-    ("unet", "ce", True, 50_000, 0.61, 30.0),
-    ("unet_mini", "ce", False, 2_000, 0.42, 10.0),
-    ("unet_mini", "ce", True, 2_000, 0.53, 12.5),
+TITLES = [
+    "1. Goal and metric",
+    "2. Models",
+    "3. Training setup",
+    "4. Results",
+    "5. Per-category IoU per model",
+    "6. Loss comparison",
+    "7. Augmentation gains",
+    "8. Robustness per corruption",
+    "9. Conclusion",
 ]
-TFLITE_BYTES = 3 * 1024
+FIGURES = ["dice_vs_time.png", "per_category.png", "augmentation.png", "robustness.png"]
 
 
-def iou(mean_dice: float, index: int) -> float:
-    return round(mean_dice - 0.01 * index, 6)
-
-
-class TableParser(html.parser.HTMLParser):
-    """The cells of the report's `<table id="comparison">`, one list per row."""
+class Tables(html.parser.HTMLParser):
+    """Every `<table id=...>` of a page: id -> rows of cell texts."""
 
     def __init__(self):
         super().__init__()
-        self.rows, self._in_table, self._cell = [], False, None
+        self.tables, self._table, self._cell = {}, None, None
 
     def handle_starttag(self, tag, attrs):
         if tag == "table":
-            self._in_table = dict(attrs).get("id") == "comparison"
-        elif self._in_table and tag == "tr":
-            self.rows.append([])
-        elif self._in_table and tag in ("td", "th"):
+            self._table = self.tables.setdefault(dict(attrs)["id"], [])
+        elif self._table is not None and tag == "tr":
+            self._table.append([])
+        elif self._table is not None and tag in ("td", "th"):
             self._cell = ""
 
     def handle_endtag(self, tag):
         if tag == "table":
-            self._in_table = False
-        elif self._in_table and tag in ("td", "th"):
-            self.rows[-1].append(self._cell)
+            self._table = None
+        elif self._table is not None and tag in ("td", "th"):
+            self._table[-1].append(self._cell)
             self._cell = None
 
     def handle_data(self, data):
@@ -57,109 +55,113 @@ class TableParser(html.parser.HTMLParser):
             self._cell += data
 
 
-def html_rows(path: Path) -> list[list[str]]:
-    parser = TableParser()
+def tables(path: Path) -> dict[str, list[list[str]]]:
+    parser = Tables()
     parser.feed(path.read_text())
-    return parser.rows
+    return parser.tables
 
 
 @pytest.fixture
 def sweep(mlflow_uri, tmp_path):
-    """A parent run with the CHILDREN logged as child runs the way train and evaluate log them."""
     experiment_id = mlflow.create_experiment(f"compare-report-{tmp_path.name}")
-    sweep = SweepConfig(models=("unet_mini", "unet"), losses=("ce",), augment=(True, False))
-    parent_id = start_parent_run(experiment_id, "sweep-test", sweep, {"epochs": 1}, {})
-    children = {}
-    for model, loss, augment, num_params, dice, seconds in CHILDREN:
-        with mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent_id) as run:
-            # The names the train step (params, metrics) and the evaluate step (eval_*) log.
-            mlflow.log_params(
-                {"model": model, "loss": loss, "augment": "flip,scale_crop" if augment else "none"}
-            )
-            mlflow.log_metrics(
-                {
-                    "num_params": num_params,
-                    "training_time_s": seconds,
-                    "train_images_per_s": 100 / seconds,
-                    "eval_mean_dice": dice,
-                    "eval_mean_iou": dice - 0.1,
-                    "eval_latency_ms_per_image": seconds / 10,
-                    **{f"eval_iou_{n}": iou(dice, i) for i, n in enumerate(EVALUATED_CATEGORIES)},
-                }
-            )
-            if model == "unet_mini":
-                tflite = tmp_path / f"{run.info.run_id}" / "model_float16.tflite"
-                tflite.parent.mkdir()
-                tflite.write_bytes(b"\0" * TFLITE_BYTES)
-                mlflow.log_artifact(str(tflite), artifact_path="tflite")
-        children[(model, augment)] = run.info.run_id
-    return parent_id, children
+    return log_sweep(experiment_id, tmp_path)
 
 
-def test_collect_results_reads_every_child_smallest_model_first(sweep):
-    parent_id, children = sweep
+def test_the_parent_run_records_the_sweep_it_ran(sweep):
+    parent_id, _ = sweep
+    assert sweep_of(parent_run(parent_id)) == SWEEP
+
+
+def test_collect_results_reads_every_run_smallest_model_first(sweep):
+    parent_id, run_ids = sweep
     results = collect_results(parent_id)
-    assert [(r.model, r.augment) for r in results] == [
-        ("unet_mini", True),
-        ("unet_mini", False),
-        ("unet", True),
+    assert [(r.label, r.seed) for r in results][:4] == [
+        ("unet_mini/ce/flip", 0),
+        ("unet_mini/ce/flip", 1),
+        ("unet_mini/ce_dice/flip", 0),
+        ("unet_mini/ce_dice/flip", 1),
     ]
-    mini = results[0]
-    assert mini.run_id == children[("unet_mini", True)]
-    assert (mini.loss, mini.num_params, mini.mean_dice, mini.training_time_s) == ("ce", 2000, 0.53, 12.5)
-    assert mini.mean_iou == pytest.approx(0.43)
-    assert mini.iou["vehicle"] == iou(0.53, 6)
-    assert mini.tflite_mb == TFLITE_BYTES / 2**20
-    assert results[2].tflite_mb is None  # that run logged no TFLite file
+    unet = results[-1]
+    assert (unet.run_id, unet.mean_dice, unet.num_params, unet.epochs) == (
+        run_ids[("unet", "ce_dice", "flip", 1)],
+        0.83,
+        1_945_640,
+        4,
+    )
+    assert unet.robustness["corrupt_mean_iou"] == 0.41
+    assert unet.robustness["corrupt_jpeg_3_mean_iou"] == pytest.approx(0.41 + 0.02 - 0.05)
+    assert unet.iou["vehicle"] == pytest.approx(0.83 - 0.3)
 
 
-def test_report_table_has_one_row_per_child_equal_to_its_metrics(sweep, tmp_path):
-    parent_id, children = sweep
-    out = tmp_path / "report" / "report.html"
+def test_report_is_the_technical_note_with_its_nine_sections(sweep, tmp_path):
+    parent_id, run_ids = sweep
+    out = tmp_path / "note" / "report.html"
     best = report_sweep(parent_id, out.parent)
-    assert best.run_id == children[("unet", True)]
+    assert best.run_id == run_ids[("unet", "ce_dice", "flip", 1)]
 
-    with out.with_suffix(".csv").open() as f:
-        table = list(csv.DictReader(f))
+    page, note = out.read_text(), out.with_suffix(".md").read_text()
+    assert re.findall(r"<h2>(.*?)</h2>", page) == TITLES
+    assert re.findall(r"^## (.*)$", note, re.MULTILINE) == TITLES
+    assert page.count('src="data:image/png;base64,') == 4
+    for name in FIGURES:
+        assert f"]({name})" in note and (out.parent / name).read_bytes().startswith(b"\x89PNG")
+
+    found = tables(out)
+    assert found["results"][-1] == [
+        "unet/ce_dice/flip (best) *", "ladder", "2", "0.815 ± 0.021", "0.715 ± 0.021", "0.405 ± 0.007", "3.5",
+        "60",
+    ]  # fmt: skip
+    assert found["augmentation"][1:] == [
+        ["flip", "unet_mini/ce_dice/none", "0.710 ± 0.014", "+0.105 [+0.041, +0.169], gain (2 seeds)",
+         "0.335 ± 0.007", "+0.030 [+0.030, +0.030], gain (2 seeds)"],
+        ["noise", "unet_mini/ce_dice/none", "0.625 ± 0.049",
+         "+0.020 [-0.361, +0.401], within noise (2 seeds)", "0.460 ± 0.014",
+         "+0.155 [+0.091, +0.219], gain (2 seeds)"],
+    ]  # fmt: skip
+    assert found["losses"][1][3] == "+0.005 [-0.186, +0.196], within noise (2 seeds)"
+    assert found["models"][1][:4] == ["unet_mini", found["models"][1][1], "482,152", "8"]
+    assert ["class_weighting", "median"] in found["shared"]
+    assert found["robustness"][0][-2:] == ["mean", "relative"]
+    assert "Budget rule: every configuration trains until val_mean_dice has not improved for 3 epochs" in page
+    assert "Recommended configuration: unet/ce_dice/flip, mean Dice 0.815 ± 0.021 (2 seeds)" in note
+    assert (
+        "| flip | unet_mini/ce_dice/none | 0.710 ± 0.014 | +0.105 [+0.041, +0.169], gain (2 seeds) |" in note
+    )
+
     client = MlflowClient()
-    assert len(table) == 3
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags[BEST_RUN_TAG] == best.run_id
+    assert parent.data.metrics["best_mean_dice"] == 0.83
+    assert sorted(f.path for f in client.list_artifacts(parent_id, "report")) == sorted(
+        f"report/{name}" for name in ["report.html", "report.md", "report.csv", *FIGURES]
+    )
+
+
+def test_csv_has_one_row_per_run_equal_to_its_metrics(sweep, tmp_path):
+    parent_id, run_ids = sweep
+    build_report(parent_id, tmp_path / "report.html")
+    with (tmp_path / "report.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert sorted(row["run_id"] for row in table) == sorted(run_ids.values())
+    client = MlflowClient()
     for row in table:
         metrics = client.get_run(row["run_id"]).data.metrics
         assert float(row["mean_dice"]) == metrics["eval_mean_dice"]
-        assert float(row["mean_iou"]) == metrics["eval_mean_iou"]
-        assert float(row["training_time_s"]) == metrics["training_time_s"]
-        assert float(row["latency_ms_per_image"]) == metrics["eval_latency_ms_per_image"]
+        assert float(row["corrupt_mean_iou"]) == metrics["eval_corrupt_mean_iou"]
         for name in EVALUATED_CATEGORIES:
             assert float(row[f"iou_{name}"]) == metrics[f"eval_iou_{name}"]
 
-    rows = html_rows(out)
-    assert rows[0][:6] == ["configuration", "model", "parameters", "loss", "augmentation", "mean_dice"]
-    assert [row[0] for row in rows[1:]] == ["unet_mini/ce/aug", "unet_mini/ce/noaug", "unet/ce/aug"]
-    assert rows[1][2:7] == ["2,000", "ce", "on", "0.5300", "0.4300"]
-    assert rows[3][-1] == children[("unet", True)]
-    page = out.read_text()
-    assert page.count('src="data:image/png;base64,') == 3
-    assert "<td>unet_mini</td><td>ce</td><td>0.4200</td><td>0.5300</td><td>+0.1100</td>" in page
 
-    parent = client.get_run(parent_id)
-    assert parent.info.status == "FINISHED"
-    assert parent.data.tags[BEST_RUN_TAG] == children[("unet", True)]
-    assert parent.data.metrics["best_mean_dice"] == 0.61
-    assert sorted(f.path for f in client.list_artifacts(parent_id, "report")) == [
-        "report/report.csv",
-        "report/report.html",
-    ]
-
-
-def test_cli_report_rebuilds_the_same_table_from_mlflow(sweep, tmp_path):
+def test_cli_report_rebuilds_the_same_note_from_mlflow(sweep, tmp_path):
     parent_id, _ = sweep
-    build_report(parent_id, tmp_path / "first.html")
-    out = tmp_path / "again" / "rebuilt.html"
+    build_report(parent_id, tmp_path / "first" / "report.html")
+    out = tmp_path / "again" / "report.html"
     result = CliRunner().invoke(main, ["report", "--parent-run", parent_id, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert html_rows(out) == html_rows(tmp_path / "first.html")
-    assert out.with_suffix(".csv").read_text() == (tmp_path / "first.csv").read_text()
-    assert "unet_mini/ce/aug" in result.output and str(out.resolve()) in result.output
+    assert tables(out) == tables(tmp_path / "first" / "report.html")
+    assert out.with_suffix(".csv").read_text() == (tmp_path / "first" / "report.csv").read_text()
+    assert "unet/ce_dice/flip" in result.output and str(out.with_suffix(".md").resolve()) in result.output
 
 
 def test_cli_report_names_an_unknown_parent_run(mlflow_uri):
@@ -174,3 +176,14 @@ def test_cli_report_says_when_the_parent_has_no_children(mlflow_uri):
     result = CliRunner().invoke(main, ["report", "--parent-run", parent_id])
     assert result.exit_code == 1
     assert f"parent run {parent_id} has no child runs" in result.output
+
+
+def test_cli_report_refuses_a_run_that_is_not_a_sweep(mlflow_uri):
+    mlflow.set_experiment("compare-not-a-sweep")
+    with mlflow.start_run() as run:
+        mlflow.log_param("model", "unet")
+    result = CliRunner().invoke(main, ["report", "--parent-run", run.info.run_id])
+    assert result.exit_code == 1
+    assert (
+        f"parent run {run.info.run_id} does not record a sweep (params sweep_* and budget_*)" in result.output
+    )
