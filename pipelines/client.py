@@ -1,5 +1,6 @@
 """The cluster side: compile the pipelines to IR YAML, submit runs and schedule retraining via kfp.Client."""
 
+import dataclasses
 import re
 import tempfile
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 from kfp import compiler
 
 from cityseg.components import images
+from cityseg.pipelines.steps import Target
 
 PIPELINES = ("training", "compare")
 # robfig/cron, which KFP's scheduler uses: seconds minutes hours day-of-month month day-of-week.
@@ -34,11 +36,11 @@ def load_pipeline(name: str, registry: str = images.DEFAULT_REGISTRY, tag: str =
     if name == "training":
         from cityseg.pipelines.training import create_pipeline
 
-        return create_pipeline(registry=registry, tag=tag, platform="gke")
+        return create_pipeline(Target(registry=registry, tag=tag))
     if name == "compare":
-        from cityseg.pipelines.compare import compare_pipeline
+        from cityseg.pipelines.compare import create_pipeline as create_sweep
 
-        return compare_pipeline(registry=registry, tag=tag, platform="gke")
+        return create_sweep(Target(registry=registry, tag=tag))
     raise ValueError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
 
 
@@ -114,8 +116,54 @@ def submit(host: str, package: Path, params: dict, experiment: str, run_name: st
     return result.run_id
 
 
-def schedule(host: str, package: Path, cron: str, *, params: dict, experiment: str, name: str) -> str:
-    """Create a recurring run of `package` on `cron` (validated first); returns its id."""
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """How a recurring retraining behaves.
+
+    Attributes:
+        max_concurrency: runs at once; 1, so two scheduled runs never race on one registry.
+        no_catchup: after a pause, start one run now instead of every run that was missed.
+        enabled: whether the schedule starts runs as soon as it is created.
+    """
+
+    max_concurrency: int = 1
+    no_catchup: bool = True
+    enabled: bool = True
+
+    def __post_init__(self):
+        if self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheduled:
+    """A created recurring run, as the KFP API answered: id, state (ENABLED or DISABLED) and settings."""
+
+    recurring_run_id: str
+    state: str
+    max_concurrency: int
+    no_catchup: bool
+
+
+def _state(recurring) -> str:
+    status = str(recurring.status or "")
+    if status and status != "STATUS_UNSPECIFIED":
+        return status
+    mode = str(recurring.mode or "")
+    return {"ENABLE": "ENABLED", "DISABLE": "DISABLED"}.get(mode, mode or "unknown")
+
+
+def schedule(
+    host: str,
+    package: Path,
+    cron: str,
+    *,
+    params: dict,
+    experiment: str,
+    name: str,
+    config: ScheduleConfig = ScheduleConfig(),
+) -> Scheduled:
+    """Create a recurring run of `package` on `cron` (validated first); returns what the API answered."""
     cron = validate_cron(cron)
     client = connect(host)
     experiment_id = client.create_experiment(name=experiment).experiment_id
@@ -125,10 +173,16 @@ def schedule(host: str, package: Path, cron: str, *, params: dict, experiment: s
         cron_expression=cron,
         params=params,
         pipeline_package_path=str(package),
-        max_concurrency=1,
-        no_catchup=True,
+        max_concurrency=config.max_concurrency,
+        no_catchup=config.no_catchup,
+        enabled=config.enabled,
     )
-    return recurring.recurring_run_id
+    return Scheduled(
+        recurring_run_id=recurring.recurring_run_id,
+        state=_state(recurring),
+        max_concurrency=int(recurring.max_concurrency or config.max_concurrency),
+        no_catchup=bool(recurring.no_catchup),
+    )
 
 
 def list_schedules(host: str) -> list[dict]:

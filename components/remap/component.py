@@ -6,11 +6,12 @@ from cityseg.components import images
 
 
 @images.component("remap")
-def remap(cityscapes: str, categories: Output[Dataset], workers: int = 2) -> None:
+def remap(cityscapes: str, fingerprint: str, categories: Output[Dataset], workers: int) -> None:
     """Remap the 34 Cityscapes label ids to the 8 categories (void, flat, ..., vehicle), one PNG per frame.
 
     Args:
         cityscapes: Cityscapes root, folder of the official zips, or gs:// prefix.
+        fingerprint: the source's fingerprint; only in the cache key, so new data is remapped again.
         categories: {split}/{city}/{stem}_gtFine_categoryIds.png, uint8 category ids.
         workers: parallel worker processes.
     """

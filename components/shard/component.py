@@ -9,16 +9,18 @@ from cityseg.components import images
 def shard(
     *,
     cityscapes: str,
+    fingerprint: str,
     categories: Input[Dataset],
     shards: Output[Dataset],
-    num_shards: int = 4,
-    height: int = 128,
-    width: int = 256,
+    num_shards: int,
+    height: int,
+    width: int,
 ) -> None:
     """Write TFRecord shards per split (DeepLab keys) with manifest.json and TFDS metadata.
 
     Args:
         cityscapes: the Cityscapes source of the images.
+        fingerprint: the source's fingerprint; only in the cache key, so new data is sharded again.
         categories: the category masks from the remap step.
         shards: {split}-{i:05d}-of-{n:05d}.tfrecord files and manifest.json.
         num_shards: shards per split.

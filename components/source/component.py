@@ -1,15 +1,19 @@
-"""KFP interface of the source step: check a given Cityscapes source."""
+"""KFP interface of the source step: check a given Cityscapes source and fingerprint it."""
+
+from typing import NamedTuple
 
 from cityseg.components import images
 
 
 @images.component("source")
-def check_source(data: str) -> str:
-    """Check that a Cityscapes source (folder or gs:// prefix) exists; returns it unchanged.
+def check_source(data: str) -> NamedTuple("SourceOutputs", [("data", str), ("fingerprint", str)]):
+    """Check that a Cityscapes source exists and fingerprint it from its listing; returns both.
 
     Args:
         data: a Cityscapes root, a folder with the two official zips, or a gs:// prefix holding either.
+    Returns:
+        the source unchanged, and its fingerprint, which changes exactly when its frames change.
     """
-    from cityseg.components.source.core import check_data_source
+    from cityseg.components.source.core import fingerprint
 
-    return check_data_source(data)
+    return data, fingerprint(data).digest

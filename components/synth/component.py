@@ -1,4 +1,6 @@
-"""KFP interface of the ingest step: synthesize Cityscapes when no source is given, else check the source."""
+"""KFP interface of the synth step: a synthetic Cityscapes set, when no source is given."""
+
+from typing import NamedTuple
 
 from kfp.dsl import Dataset, Output
 
@@ -9,14 +11,14 @@ from cityseg.components import images
 def synth(
     *,
     cityscapes: Output[Dataset],
-    cities: int = 6,
-    frames: int = 240,
-    height: int = 128,
-    width: int = 256,
-    seed: int = 0,
-    workers: int = 2,
-) -> str:
-    """Generate a synthetic Cityscapes dataset in the official folder layout; returns its URI.
+    cities: int,
+    frames: int,
+    height: int,
+    width: int,
+    seed: int,
+    workers: int,
+) -> NamedTuple("SynthOutputs", [("data", str), ("fingerprint", str)]):
+    """Generate a synthetic Cityscapes dataset in the official folder layout; returns its URI and fingerprint.
 
     Args:
         cityscapes: the generated leftImg8bit/ and gtFine/ folders, split by city.
@@ -26,7 +28,10 @@ def synth(
         width: frame width in pixels.
         seed: random seed; the same seed gives the same frames.
         workers: parallel worker processes.
+    Returns:
+        the dataset's URI, and its fingerprint (as the source step computes it for a given source).
     """
+    from cityseg.components.source.core import fingerprint
     from cityseg.components.synth.core import SynthConfig, generate
 
     summary = generate(
@@ -41,4 +46,4 @@ def synth(
         )
     )
     cityscapes.metadata["splits"] = summary["splits"]
-    return cityscapes.uri
+    return cityscapes.uri, fingerprint(cityscapes.path).digest

@@ -64,7 +64,9 @@ class RecordingKFP(BaseHTTPRequestHandler):
         elif path == f"{API}/runs":
             self._reply({"run_id": "run-1", "display_name": body["display_name"], "experiment_id": "exp-1"})
         elif path == f"{API}/recurringruns":
-            self._reply({**body, "recurring_run_id": "rr-1"})
+            # As the KFP API server does: the stored run carries a status that follows the requested mode.
+            status = {"ENABLE": "ENABLED", "DISABLE": "DISABLED"}[body["mode"]]
+            self._reply({**body, "recurring_run_id": "rr-1", "status": status})
         else:
             self.send_error(404)
 
@@ -118,7 +120,8 @@ def test_submit_sends_the_compiled_pipeline_with_typed_params(kfp_api):
     # A spec with kfp-kubernetes settings travels as {pipeline_spec, platform_spec}.
     spec = run["pipeline_spec"]["pipeline_spec"]
     assert spec["pipelineInfo"]["name"] == "cityseg-training"
-    assert set(spec["root"]["dag"]["tasks"]) >= {"remap", "shard", "train", "evaluate", "push"}
+    assert set(spec["root"]["dag"]["tasks"]) >= {"remap", "shard", "validate"}
+    assert {"comp-train", "comp-evaluate", "comp-push"} <= set(spec["components"])
     assert (
         "exec-train"
         in run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
@@ -152,8 +155,12 @@ def test_schedule_creates_a_recurring_run_with_the_cron(kfp_api, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "scheduled cityseg-retraining (0 0 3 * * 1): recurring run rr-1" in result.output
+    assert (
+        "scheduled cityseg-retraining (0 0 3 * * 1): recurring run rr-1, ENABLED, max_concurrency 1, "
+        "no_catchup true" in result.output
+    )
     (recurring,) = _posts(requests, "recurringruns")
+    assert recurring["mode"] == "ENABLE"
     assert recurring["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * 1"}}
     assert recurring["display_name"] == "cityseg-retraining"
     assert recurring["experiment_id"] == "exp-1"
@@ -162,6 +169,18 @@ def test_schedule_creates_a_recurring_run_with_the_cron(kfp_api, tmp_path):
     assert recurring["runtime_config"]["parameters"] == {"epochs": 20}
     pipeline_spec, platform_spec = yaml.safe_load_all(package.read_text())
     assert recurring["pipeline_spec"] == {"pipeline_spec": pipeline_spec, "platform_spec": platform_spec}
+
+
+def test_schedule_can_be_created_disabled_and_says_so(kfp_api, tmp_path):
+    host, requests = kfp_api
+    package = tmp_path / "pipeline.yaml"
+    CliRunner().invoke(main, ["compile", "--out", str(package)])
+    argv = ["schedule", "--host", host, "--cron", "0 0 3 * * 1", "--package", str(package), "--disabled"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert "recurring run rr-1, DISABLED, max_concurrency 1, no_catchup true" in result.output
+    (recurring,) = _posts(requests, "recurringruns")
+    assert (recurring["mode"], recurring["max_concurrency"], recurring["no_catchup"]) == ("DISABLE", 1, True)
 
 
 def test_schedule_lists_and_deletes(kfp_api):

@@ -1,0 +1,1 @@
+"""The validate step: data statistics, schema checks and drift before training."""

@@ -1,0 +1,87 @@
+"""KFP interface of the validate step."""
+
+from typing import NamedTuple
+
+from kfp.dsl import Dataset, Input, Markdown, Output
+
+from cityseg.components import images
+
+
+@images.component("validate")
+def validate(
+    *,
+    shards: Input[Dataset],
+    fingerprint: str,
+    statistics: Output[Dataset],
+    report: Output[Markdown],
+    min_frames: int,
+    max_void_share: float,
+    min_image_std: float,
+    drift_metric: str,
+    drift_threshold: float,
+    drift_policy: str,
+    skip_unchanged: bool,
+    registered_model: str,
+    mlflow_tracking_uri: str,
+    mlflow_experiment: str,
+    run_id: str,
+) -> NamedTuple("ValidateOutputs", [("retrain", bool), ("outcome", str), ("champion", str)]):
+    """Statistics, schema checks and drift of the shards; fails before training on bad data.
+
+    Args:
+        shards: the TFRecord shards and manifest.json.
+        fingerprint: the source fingerprint from the source or synth step.
+        statistics: statistics.json, anomalies.json and statistics.md.
+        report: the statistics and anomalies as Markdown, rendered by the KFP UI.
+        min_frames: minimum frames of train and val.
+        max_void_share: no train/val frame may be more void than this share.
+        min_image_std: grey-level std (0..255) below which an image counts as constant.
+        drift_metric: js (Jensen-Shannon distance) or linf, between category distributions.
+        drift_threshold: distance to the champion's data above which the data has drifted.
+        drift_policy: warn (report, go on) or fail.
+        skip_unchanged: skip training when the fingerprint equals the champion's.
+        registered_model: MLflow registered model whose @champion is compared with.
+        mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
+        mlflow_experiment: MLflow experiment of the validation run.
+        run_id: the KFP run id, tagged on the validation run.
+    Returns:
+        retrain (False when the data is unchanged since the champion), the outcome, the champion version.
+    """
+    from cityseg.components.validate.core import ValidateConfig
+    from cityseg.components.validate.core import validate as validate_data
+
+    result = validate_data(
+        ValidateConfig(
+            shards=shards.path,
+            out=statistics.path,
+            markdown_out=report.path,
+            fingerprint=fingerprint,
+            min_frames=min_frames,
+            max_void_share=max_void_share,
+            min_image_std=min_image_std,
+            drift_metric=drift_metric,
+            drift_threshold=drift_threshold,
+            drift_policy=drift_policy,
+            skip_unchanged=skip_unchanged,
+            registered_model=registered_model,
+            tracking_uri=mlflow_tracking_uri or None,
+            experiment=mlflow_experiment,
+            kfp_run_id=run_id or None,
+        )
+    )
+    statistics.metadata["fingerprint"] = fingerprint
+    return result.retrain, result.outcome, result.champion
+
+
+@images.component("validate")
+def skip_training(
+    outcome: str,
+) -> NamedTuple("PushOutputs", [("blessed", bool), ("version", str), ("aliases", str), ("reason", str)]):
+    """Stand in for train, evaluate and push when validation found nothing to retrain.
+
+    Args:
+        outcome: the validate step's outcome, e.g. "data unchanged since champion v3: nothing to retrain".
+    Returns:
+        the push step's outputs for no push: not blessed, no version, no aliases, the outcome as reason.
+    """
+    return False, "", "", outcome

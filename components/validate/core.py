@@ -1,0 +1,192 @@
+"""The validate step: statistics, schema checks and drift of the shards before training, and the skip.
+
+TFX runs StatisticsGen, SchemaGen and ExampleValidator before its Trainer; this step does their work
+on cityseg shards in one pass and adds what a weekly retraining needs: when the source fingerprint
+equals the one the current `@champion` was trained on, the run ends here ("nothing to retrain").
+"""
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+from cityseg.components import storage, tracking
+from cityseg.components.lineage import core as lineage
+from cityseg.components.validate import checks, report
+from cityseg.components.validate.statistics import compute_statistics
+
+log = logging.getLogger(__name__)
+
+ANOMALIES_FILE = "anomalies.json"
+REPORT_FILE = "statistics.md"
+DRIFT_METRICS = ("js", "linf")
+DRIFT_POLICIES = ("warn", "fail")
+
+
+class DataValidationError(ValueError):
+    """The data failed a schema check (or drifted under policy `fail`); training must not start."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConfig:
+    """What to validate, where the results go, and the thresholds of every check.
+
+    Attributes:
+        shards: the shard folder written by `cityseg shard` (local or gs://).
+        out: folder receiving statistics.json, anomalies.json and statistics.md.
+        fingerprint: the source fingerprint (source or synth step); empty when unknown.
+        min_frames: each of `required_splits` needs at least this many frames.
+        max_void_share: no frame of a labelled split may be more void than this share.
+        min_image_std: an image whose grey levels vary less than this (0..255) is constant.
+        required_splits: splits that must exist, hold every non-void category and pass the void check.
+        drift_metric: `js` (Jensen-Shannon distance) or `linf` (L-infinity) between category shares.
+        drift_threshold: a distance above this to the champion's data is drift.
+        drift_policy: `warn` reports drift and goes on, `fail` stops the run.
+        skip_unchanged: end the run (retrain False) when the fingerprint equals the champion's.
+        registered_model: whose `@champion` to compare with; empty skips drift and the skip check.
+        tracking_uri: MLflow store; None means MLFLOW_TRACKING_URI or the local default.
+        experiment: MLflow experiment of the validation run.
+        kfp_run_id: tagged on the validation run.
+        workers: processes reading shards (None: one per core).
+        markdown_out: a second copy of statistics.md (the KFP Markdown artifact); None for none.
+    """
+
+    shards: str
+    out: str
+    fingerprint: str = ""
+    min_frames: int = 1
+    max_void_share: float = 0.9
+    min_image_std: float = 1.0
+    required_splits: tuple[str, ...] = ("train", "val")
+    drift_metric: str = "js"
+    drift_threshold: float = 0.1
+    drift_policy: str = "warn"
+    skip_unchanged: bool = True
+    registered_model: str = "cityseg"
+    tracking_uri: str | None = None
+    experiment: str = "cityseg"
+    kfp_run_id: str | None = None
+    workers: int | None = 1
+    markdown_out: str | None = None
+
+    def __post_init__(self):
+        if self.min_frames < 1:
+            raise ValueError(f"min_frames must be at least 1, got {self.min_frames}")
+        if not 0.0 < self.max_void_share <= 1.0:
+            raise ValueError(f"max_void_share must lie in (0, 1], got {self.max_void_share}")
+        if self.min_image_std < 0:
+            raise ValueError(f"min_image_std must be at least 0, got {self.min_image_std}")
+        if self.drift_metric not in DRIFT_METRICS:
+            raise ValueError(
+                f"drift_metric must be one of {', '.join(DRIFT_METRICS)}, got {self.drift_metric!r}"
+            )
+        if self.drift_policy not in DRIFT_POLICIES:
+            raise ValueError(
+                f"drift_policy must be one of {', '.join(DRIFT_POLICIES)}, got {self.drift_policy!r}"
+            )
+        if self.drift_threshold < 0:
+            raise ValueError(f"drift_threshold must be at least 0, got {self.drift_threshold}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationResult:
+    """The verdict: go on and train (`retrain`), why, and what was found."""
+
+    retrain: bool
+    outcome: str
+    champion: str
+    statistics: dict
+    anomalies: list[checks.Anomaly]
+
+
+def _schema_anomalies(config: ValidateConfig, splits: dict, frames, manifest: dict) -> list[checks.Anomaly]:
+    found = checks.check_splits(splits, config.required_splits, config.min_frames)
+    found += checks.check_frames(
+        frames,
+        size=f"{manifest['height']}x{manifest['width']}",
+        labelled=config.required_splits,
+        max_void_share=config.max_void_share,
+        min_std=config.min_image_std,
+    )
+    return found
+
+
+def _against_champion(config: ValidateConfig, statistics: dict) -> tuple[list, str, str | None]:
+    """(drift anomalies, champion version or "", the skip outcome when the data is unchanged)."""
+    if not config.registered_model:
+        return [], "", None
+    champion = lineage.champion_data(config.registered_model)
+    if champion is None:
+        return [], "", None
+    name = f"champion v{champion.version}"
+    found = []
+    if champion.statistics is None:
+        log.info("%s has no data statistics: drift not checked", name)
+    else:
+        found, distances = checks.check_drift(
+            statistics["splits"],
+            champion.statistics,
+            metric=config.drift_metric,
+            threshold=config.drift_threshold,
+            policy=config.drift_policy,
+            baseline_name=name,
+        )
+        statistics["drift"] = {"against": name, "metric": config.drift_metric, "distance": distances}
+    if config.skip_unchanged and config.fingerprint and champion.fingerprint == config.fingerprint:
+        return found, champion.version, f"data unchanged since {name}: nothing to retrain"
+    return found, champion.version, None
+
+
+def _write(
+    out: str, statistics: dict, anomalies: list[checks.Anomaly], markdown: str, markdown_out: str | None
+) -> None:
+    storage.write_text(storage.join(out, lineage.STATISTICS_FILE), json.dumps(statistics, indent=2) + "\n")
+    body = {"anomaly_info": [dataclasses.asdict(anomaly) for anomaly in anomalies]}
+    storage.write_text(storage.join(out, ANOMALIES_FILE), json.dumps(body, indent=2) + "\n")
+    storage.write_text(storage.join(out, REPORT_FILE), markdown)
+    if markdown_out:
+        storage.write_text(markdown_out, markdown)
+
+
+def validate(config: ValidateConfig) -> ValidationResult:
+    """Compute statistics, run the schema checks and the drift check, write and log the results.
+
+    Raises:
+        DataValidationError: an ERROR anomaly; the message names the split, city or frames, the
+            check and the numbers. Statistics and anomalies are written and logged first.
+    """
+    from cityseg.components.dataset import load_manifest, local_shards
+
+    manifest = load_manifest(config.shards)
+    splits, frames = compute_statistics(Path(local_shards(config.shards)), manifest, config.workers)
+    tracking.connect(config.tracking_uri)
+    statistics = {
+        "fingerprint": config.fingerprint,
+        "manifest_hash": manifest.get("content_hash"),
+        "size": {"height": manifest["height"], "width": manifest["width"]},
+        "categories": list(manifest.get("categories", [])),
+        "splits": splits,
+    }
+    anomalies = _schema_anomalies(config, splits, frames, manifest)
+    drift, champion, skip = _against_champion(config, statistics)
+    anomalies += drift
+    errors = [anomaly for anomaly in anomalies if anomaly.severity == checks.ERROR]
+    if errors:
+        outcome = "data validation failed:\n" + "\n".join(f"- {a.description}" for a in errors)
+    else:
+        outcome = skip or "data valid: training"
+    run_id = report.log_to_mlflow(config, statistics, anomalies, outcome, failed=bool(errors))
+    statistics["mlflow_uri"] = f"runs:/{run_id}/data_validation/{lineage.STATISTICS_FILE}"
+    _write(
+        config.out,
+        statistics,
+        anomalies,
+        report.markdown(statistics, anomalies, outcome),
+        config.markdown_out,
+    )
+    for anomaly in anomalies:
+        log.log(logging.ERROR if anomaly.severity == checks.ERROR else logging.WARNING, anomaly.description)
+    if errors:
+        raise DataValidationError(f"{config.shards}: {outcome}")
+    log.info("%s", outcome)
+    return ValidationResult(skip is None, outcome, champion, statistics, anomalies)

@@ -1,0 +1,27 @@
+"""Shard folders for the validate tests, built from hand-made Cityscapes sources."""
+
+from pathlib import Path
+
+import pytest
+
+from cityseg.components.remap.core import RemapConfig, remap
+from cityseg.components.shard.core import ShardConfig, write_shards
+from tests.builders import write_cityscapes
+
+HEIGHT, WIDTH = 32, 64
+
+
+def shard_source(source: Path, root: Path) -> Path:
+    """remap + shard `source` at its own size (no resizing), below `root`; returns the shard folder."""
+    remap(RemapConfig(cityscapes=source, out=root / "categories", workers=1))
+    write_shards(
+        ShardConfig(
+            source, root / "categories", root / "shards", shards=2, height=HEIGHT, width=WIDTH, workers=1
+        )
+    )
+    return root / "shards"
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    return write_cityscapes(tmp_path / "cityscapes", height=HEIGHT, width=WIDTH, frames_per_city=2)
