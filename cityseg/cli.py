@@ -11,11 +11,13 @@ COMMANDS = {
     "synth": "cityseg.components.synth.cli:synth",
     "remap": "cityseg.components.remap.cli:remap",
     "shard": "cityseg.components.shard.cli:shard",
+    "validate": "cityseg.components.validate.cli:validate",
     "train": "cityseg.components.train.cli:train",
     "evaluate": "cityseg.components.evaluate.cli:evaluate",
     "push": "cityseg.components.push.cli:push",
     "promote": "cityseg.components.push.cli:promote",
     "rollback": "cityseg.components.push.cli:rollback",
+    "deploy": "cityseg.components.deploy.cli:deploy",
     "serve": "cityseg.components.serve.cli:serve",
     "app": "cityseg.components.serve.cli:app",
     "run": "cityseg.pipelines.cli:run",
@@ -24,6 +26,7 @@ COMMANDS = {
     "schedule": "cityseg.pipelines.cli:schedule",
     "compare": "cityseg.pipelines.compare_cli:compare",
     "report": "cityseg.components.compare.cli:report",
+    "lineage": "cityseg.components.lineage.cli:lineage",
 }
 
 

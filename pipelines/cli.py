@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cityseg.components import images, tracking
+from cityseg.pipelines.client import ScheduleConfig
 
 # KFP parameter types as the pipelines' InputSpecs name them; lists are given comma-separated.
 CLICK_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
@@ -40,7 +41,7 @@ def _parameter_option(name: str, spec):
         return click.option(
             flag,
             name,
-            default=",".join(spec.default),
+            default=",".join(map(str, spec.default)),
             show_default=True,
             callback=_split,
             help=f"{spec.description} Comma-separated.",
@@ -64,12 +65,15 @@ def parameter_options(inputs: Callable[[], dict]):
 # One `--name` option per training pipeline parameter.
 pipeline_options = parameter_options(_inputs)
 
+verbose_option = click.option(
+    "--verbose", is_flag=True, help="Print every task's full output, not one line per task start and end."
+)
 work_dir_option = click.option(
     "--work-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=tracking.DEFAULT_WORK_DIR,
     show_default=True,
-    help="Folder for the pipeline root, the local cache and the MLflow store.",
+    help="Folder for the runs (artifacts and task logs), the local cache and the MLflow store.",
 )
 
 
@@ -80,13 +84,13 @@ def local_run_errors(*failures: type[Exception]) -> Iterator[None]:
     Args:
         failures: more exception types, besides a failed step and an unreachable MLflow, that end the run.
     """
-    from cityseg.pipelines.validation import ParameterError
+    from cityseg.components.train.config import ConfigError
 
     try:
         yield
-    except ParameterError as err:
-        flags = " / ".join("--" + part.replace("_", "-") for part in err.param.split("/"))
-        raise click.BadParameter(str(err).split(": ", 1)[1], param_hint=flags) from err
+    except ConfigError as err:
+        flags = " / ".join("--" + part.replace("_", "-") for part in err.field.split("/"))
+        raise click.BadParameter(err.message, param_hint=flags) from err
     except (RuntimeError, tracking.TrackingUnavailableError, *failures) as err:
         raise click.ClickException(str(err)) from err
 
@@ -121,12 +125,14 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @click.command()
 @pipeline_options
 @work_dir_option
-def run(work_dir: Path, **params) -> None:
+@verbose_option
+def run(work_dir: Path, verbose: bool, **params) -> None:
     """Run the whole training pipeline locally (kfp.local) and print a summary."""
-    from cityseg.pipelines.local import format_summary, run_local
+    from cityseg.pipelines.local import run_local
+    from cityseg.pipelines.summary import format_summary
 
     with local_run_errors():
-        summary = run_local(params, work_dir)
+        summary = run_local(params, work_dir, verbose)
     click.echo(format_summary(summary))
 
 
@@ -209,8 +215,14 @@ def submit(*, host, pairs, experiment, name, package, run_name, registry, tag) -
 @_pipeline
 @_package_option
 @_registry_options
+@click.option(
+    "--enabled/--disabled",
+    default=ScheduleConfig.enabled,
+    show_default=True,
+    help="Whether the schedule starts runs right away.",
+)
 def schedule(
-    *, host, cron, list_, delete_id, job_name, pairs, experiment, name, package, registry, tag
+    *, host, cron, list_, delete_id, job_name, pairs, experiment, name, package, registry, tag, enabled
 ) -> None:
     """Schedule recurring retraining on a KFP cluster, list the schedules, or delete one."""
     from cityseg.pipelines import client
@@ -231,12 +243,16 @@ def schedule(
         raise click.BadParameter(str(err), param_hint="--cron") from err
     params = parse_params(pairs)
     with tempfile.TemporaryDirectory() as tmp:
-        recurring_id = client.schedule(
+        scheduled = client.schedule(
             host,
             _package(package, name, registry, tag, tmp),
             cron,
             params=params,
             experiment=experiment,
             name=job_name,
+            config=ScheduleConfig(enabled=enabled),
         )
-    click.echo(f"scheduled {job_name} ({cron}): recurring run {recurring_id}")
+    click.echo(
+        f"scheduled {job_name} ({cron}): recurring run {scheduled.recurring_run_id}, {scheduled.state}, "
+        f"max_concurrency {scheduled.max_concurrency}, no_catchup {str(scheduled.no_catchup).lower()}"
+    )

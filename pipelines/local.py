@@ -1,84 +1,21 @@
-"""`cityseg run`: the whole training pipeline in kfp.local, then a summary of what it produced.
+"""`cityseg run` and `cityseg compare`: a pipeline in kfp.local, each run in its own folder.
 
 Tasks run as subprocesses of this Python (SubprocessRunner without a venv), so they use the
-installed project exactly as the container images do. Local caching is on: a second run with the
-same data and sizes reuses the synth, remap and shard outputs, while train, evaluate and push run again.
+installed project exactly as the container images do. Each run gets `WORK/runs/<pipeline>-<time>/`,
+holding its artifacts and `logs/<task>.log`. Local caching is on, in `WORK/cache/`: a second run
+with the same data and sizes reuses the synth, remap and shard outputs of an earlier run.
 """
 
-import contextlib
-import json
-import logging
-import re
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cityseg.components import tracking
-from cityseg.components.labels import CATEGORY_NAMES, VOID
-from cityseg.pipelines.training import create_pipeline
-from cityseg.pipelines.validation import validate_params
-
-CACHE_HIT = re.compile(r"Task (\S+) cache hit")
-
-
-class CacheHits(logging.Handler):
-    """Collects the tasks that kfp.local served from its cache (it only logs them, at INFO)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.tasks: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if match := CACHE_HIT.search(record.getMessage()):
-            self.tasks.append(match.group(1).strip("'"))
-
-
-@contextlib.contextmanager
-def cache_hits() -> Iterator[CacheHits]:
-    """Record cache hits while the block runs; the root logger goes to INFO meanwhile so they get logged."""
-    root = logging.getLogger()
-    hits, level = CacheHits(), root.level
-    root.addHandler(hits)
-    root.setLevel(min(level or logging.WARNING, logging.INFO))
-    try:
-        yield hits
-    finally:
-        root.removeHandler(hits)
-        root.setLevel(level)
-
-
-def pipeline_inputs() -> dict:
-    """The training pipeline's parameters: name -> KFP InputSpec (type, default, description)."""
-    return dict(create_pipeline(platform="local").component_spec.inputs)
-
-
-def default_params() -> dict:
-    """Every pipeline parameter with its default value."""
-    return {name: spec.default for name, spec in pipeline_inputs().items()}
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What a local run produced, for the closing table."""
-
-    params: dict
-    splits: dict[str, int]
-    train_info: dict
-    scores: dict
-    blessed: bool
-    version: str
-    aliases: str
-    reason: str
-    pipeline_root: str
-    shards_dir: str
-    model_dir: str
-    evaluation_dir: str
-    report: str
-    tracking_uri: str
-    wall_time_s: float
-    cached: list[str]
+from cityseg.pipelines.console import task_console
+from cityseg.pipelines.steps import LOCAL
+from cityseg.pipelines.summary import RunSummary, summarise
 
 
 @dataclass(frozen=True)
@@ -87,20 +24,57 @@ class LocalRun:
 
     params: dict
     outputs: dict
-    pipeline_root: str
+    run_dir: str
+    log_dir: str
     tracking_uri: str
     wall_time_s: float
     cached: list[str]
 
 
+def pipeline_inputs() -> dict:
+    """The training pipeline's parameters: name -> KFP InputSpec (type, default, description)."""
+    from cityseg.pipelines.training import create_pipeline
+
+    return dict(create_pipeline(LOCAL).component_spec.inputs)
+
+
+def sweep_inputs() -> dict:
+    """The sweep pipeline's parameters: name -> KFP InputSpec (type, default, description)."""
+    from cityseg.pipelines.compare import create_pipeline
+
+    return dict(create_pipeline(LOCAL).component_spec.inputs)
+
+
+def default_params() -> dict:
+    """Every training pipeline parameter with its default value."""
+    return {name: spec.default for name, spec in pipeline_inputs().items()}
+
+
+def new_run_dir(work_dir: Path, name: str) -> Path:
+    """A fresh folder `work_dir/runs/<name>-<YYYYmmdd-HHMMSS>[-n]` for one run."""
+    stem = Path(work_dir) / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir, count = stem, 1
+    while run_dir.exists():
+        count += 1
+        run_dir = stem.with_name(f"{stem.name}-{count}")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
 def run_in_kfp_local(
-    create: Callable[[], object], params: dict, work_dir: Path, validate: Callable[[dict], None]
+    create: Callable[[], object],
+    params: dict,
+    work_dir: Path,
+    validate: Callable[[dict], None],
+    verbose: bool = False,
 ) -> LocalRun:
     """Run the pipeline `create()` builds in kfp.local under `work_dir`, with `params` over its defaults.
 
+    Prints one line per task start and end (with `verbose`, every line of every task).
+
     Raises:
         cityseg.pipelines.validation.ParameterError: `validate` rejects a parameter, before any step runs.
-        RuntimeError: a step failed (its log is above, in the run's output).
+        RuntimeError: a step failed (the end of its log is printed above, with the log's path).
     """
     from kfp import local
 
@@ -112,117 +86,44 @@ def run_in_kfp_local(
     tracking_uri = tracking.resolve_tracking_uri(params["mlflow_tracking_uri"] or None, work_dir)
     params = {**params, "mlflow_tracking_uri": tracking_uri}
     tracking.connect(tracking_uri, work_dir=work_dir)
-    pipeline_root = work_dir / "kfp"
+    run_dir = new_run_dir(work_dir, pipeline.component_spec.name)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(pipeline_root),
+        pipeline_root=str(run_dir),
         enable_caching=True,
+        cache_root=str(work_dir / "cache"),
     )
     start = time.perf_counter()
-    with cache_hits() as hits, warnings.catch_warnings():
-        # kfp.local warns about every image whose name lacks "python" and about cluster-only settings.
-        warnings.filterwarnings("ignore", message=".*(base image|no effect in the current local runner).*")
+    with task_console(run_dir / "logs", verbose) as console, warnings.catch_warnings():
+        # kfp.local warns about every image whose name lacks "python": ours carry the project instead.
+        warnings.filterwarnings("ignore", message=".*base image.*")
         outputs = pipeline(**params).outputs
     return LocalRun(
         params=params,
         outputs=outputs,
-        pipeline_root=str(pipeline_root),
+        run_dir=str(run_dir),
+        log_dir=str(run_dir / "logs"),
         tracking_uri=tracking_uri,
         wall_time_s=time.perf_counter() - start,
-        cached=hits.tasks,
+        cached=console.cached,
     )
 
 
-def run_local(params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR) -> RunSummary:
-    """Run the training pipeline in kfp.local under `work_dir` (see `run_in_kfp_local`), and summarise it."""
-    run = run_in_kfp_local(lambda: create_pipeline(platform="local"), params, work_dir, validate_params)
+def run_local(params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR, verbose: bool = False) -> RunSummary:
+    """Validate `params`, run the training pipeline in kfp.local under `work_dir`, and summarise it."""
+    from cityseg.pipelines.training import create_pipeline
+    from cityseg.pipelines.validation import validate_params
+
     return summarise(
-        run.params,
-        run.outputs,
-        pipeline_root=run.pipeline_root,
-        tracking_uri=run.tracking_uri,
-        wall_time_s=run.wall_time_s,
-        cached=run.cached,
+        run_in_kfp_local(lambda: create_pipeline(LOCAL), params, work_dir, validate_params, verbose)
     )
 
 
-def summarise(
-    params: dict,
-    outputs: dict,
-    *,
-    pipeline_root: str,
-    tracking_uri: str,
-    wall_time_s: float,
-    cached: list[str],
-) -> RunSummary:
-    """Read the manifest, train_info and metrics that the run's artifacts hold."""
-    shards_dir, model_dir, evaluation_dir = (outputs[key].path for key in ("shards", "model", "evaluation"))
-    manifest = json.loads(Path(shards_dir, "manifest.json").read_text())
-    return RunSummary(
-        params=params,
-        splits={split: info["examples"] for split, info in manifest["splits"].items()},
-        train_info=json.loads(Path(model_dir, "train_info.json").read_text()),
-        scores=json.loads(Path(evaluation_dir, "metrics.json").read_text()),
-        blessed=bool(outputs["blessed"]),
-        version=str(outputs["version"]),
-        aliases=str(outputs["aliases"]),
-        reason=str(outputs["reason"]),
-        pipeline_root=pipeline_root,
-        shards_dir=shards_dir,
-        model_dir=model_dir,
-        evaluation_dir=evaluation_dir,
-        report=outputs["report"].path,
-        tracking_uri=tracking_uri,
-        wall_time_s=wall_time_s,
-        cached=cached,
-    )
+def run_local_sweep(
+    params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR, verbose: bool = False
+) -> LocalRun:
+    """Validate `params` and run the comparison sweep in kfp.local under `work_dir`."""
+    from cityseg.pipelines.compare import create_pipeline
+    from cityseg.pipelines.validation import validate_sweep_params
 
-
-def _score(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
-def format_summary(summary: RunSummary) -> str:
-    """The closing report of `cityseg run`: a table of the run, the push decision, and where things are."""
-    info, scores = summary.train_info, summary.scores
-    rows = [
-        ("splits", ", ".join(f"{split} {count}" for split, count in summary.splits.items())),
-        ("model", f"{info['model']} ({info['num_params']:,} parameters), loss {info['loss']}"),
-        ("size", f"{info['height']}x{info['width']}, batch {info['batch_size']}"),
-        ("epochs", f"{info['epochs_run']} of {info['epochs']}"),
-        ("training time", f"{info['training_time_s']:.1f} s ({info['train_images_per_s']:.1f} images/s)"),
-        ("pipeline time", f"{summary.wall_time_s:.1f} s"),
-        ("from cache", ", ".join(summary.cached) or "nothing"),
-        (f"mean_dice ({scores['split']})", _score(scores["mean_dice"])),
-        (f"mean_iou ({scores['split']})", _score(scores["mean_iou"])),
-        *(
-            (f"  IoU {name}", _score(scores.get(f"iou_{name}")))
-            for i, name in enumerate(CATEGORY_NAMES)
-            if i != VOID
-        ),
-    ]
-    width = max(len(key) for key, _ in rows)
-    lines = ["", "cityseg run summary", "-" * (width + 40)]
-    lines += [f"{key:<{width}}  {value}" for key, value in rows]
-    lines.append("-" * (width + 40))
-    name = summary.params["registered_model"]
-    if summary.blessed:
-        aliases = summary.aliases or "none"
-        lines.append(f"BLESSED: registered {name} version {summary.version}, aliases: {aliases}")
-    else:
-        version = f"version {summary.version} registered, " if summary.version else ""
-        lines.append(f"NOT BLESSED: {version}aliases unchanged. {summary.reason}")
-    lines += [
-        "",
-        f"artifacts      {summary.pipeline_root}",
-        f"shards         {summary.shards_dir}",
-        f"model          {summary.model_dir}",
-        f"evaluation     {summary.evaluation_dir}",
-        f"HTML report    {summary.report}",
-        f"MLflow store   {summary.tracking_uri}",
-    ]
-    if summary.tracking_uri.startswith("sqlite:"):
-        lines.append(f"MLflow UI      mlflow ui --backend-store-uri {summary.tracking_uri}")
-    else:
-        lines.append(f"MLflow UI      {summary.tracking_uri}")
-    return "\n".join(lines)
+    return run_in_kfp_local(lambda: create_pipeline(LOCAL), params, work_dir, validate_sweep_params, verbose)

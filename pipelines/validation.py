@@ -1,12 +1,82 @@
-"""Checks on pipeline parameters that run before any step, so a bad value fails in seconds, not mid-run."""
+"""Checks on pipeline parameters that run before any step, so a bad value fails in seconds, not mid-run.
+
+The names and sizes are judged by the train step's own `check_config`, the sweep's grid by
+`check_sweep`, the gates by `PushConfig`: this module only maps pipeline parameters onto them.
+"""
+
+import itertools
+
+from cityseg.components.train.config import ConfigError, TrainConfig, check_config
 
 
-class ParameterError(ValueError):
+class ParameterError(ConfigError):
     """A pipeline parameter has a value the pipeline cannot run with."""
 
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
+    @property
+    def param(self) -> str:
+        """The parameter's name (`height/width` for a size)."""
+        return self.field
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name for name in value.split(",") if name)
+
+
+def train_config(params: dict, **settings) -> TrainConfig:
+    """The TrainConfig that the pipeline's shared training parameters (and `settings`) describe."""
+    from cityseg.pipelines.steps import RECIPE_SETTINGS
+
+    return TrainConfig(data="", out="", **{name: params[name] for name in RECIPE_SETTINGS}, **settings)
+
+
+def _checked(check, *args) -> None:
+    try:
+        check(*args)
+    except ConfigError as err:
+        raise ParameterError(err.field, err.message) from err
+
+
+def _at_least(params: dict, name: str, minimum: float) -> None:
+    if params[name] < minimum:
+        raise ParameterError(name, f"must be at least {minimum}, got {params[name]}")
+
+
+def _check_shared(params: dict) -> None:
+    """What both pipelines check the same way: counts, the push gate, and the data source."""
+    from cityseg.components.push.core import PushConfig
+
+    for name in ("shards", "synthetic_frames"):
+        _at_least(params, name, 1)
+    _at_least(params, "gpus_per_worker", 0)
+    try:
+        PushConfig(
+            model="",
+            metrics="",
+            data="",
+            min_dice=params["min_dice"],
+            min_improvement=params["min_improvement"],
+        )
+    except ValueError as err:
+        # PushConfig's messages start with the field's name.
+        field, _, message = str(err).partition(" ")
+        raise ParameterError(field, message) from err
+    _check_validation(params)
+    if not params["registered_model"]:
+        raise ParameterError("registered_model", "must not be empty")
+    if params["data"]:
+        check_data_source(params["data"])
+
+
+def _check_validation(params: dict) -> None:
+    from cityseg.components.validate.core import ValidateConfig
+
+    names = ("min_frames", "max_void_share", "drift_metric", "drift_threshold", "drift_policy")
+    try:
+        ValidateConfig(shards="", out="", **{name: params[name] for name in names})
+    except ValueError as err:
+        # ValidateConfig's messages start with the field's name.
+        field, _, message = str(err).partition(" ")
+        raise ParameterError(field, message) from err
 
 
 def check_data_source(data: str) -> str:
@@ -20,12 +90,7 @@ def check_data_source(data: str) -> str:
     try:
         return check(data)
     except ValueError as err:
-        raise ParameterError("data", str(err).split(": ", 1)[1]) from err
-
-
-def _at_least(params: dict, name: str, minimum: float) -> None:
-    if params[name] < minimum:
-        raise ParameterError(name, f"must be at least {minimum}, got {params[name]}")
+        raise ParameterError("data", str(err).split(": ", 1)[-1]) from err
 
 
 def validate_params(params: dict) -> None:
@@ -34,35 +99,35 @@ def validate_params(params: dict) -> None:
     Raises:
         ParameterError: names the first parameter that is wrong and what is wrong with it.
     """
-    from cityseg.components.train.core import AUGMENTATIONS
-    from cityseg.components.train.losses import CLASS_WEIGHTINGS, LOSSES
-    from cityseg.components.train.models import MODELS, check_size
+    config = train_config(
+        params, model=params["model"], loss=params["loss"], augment=_names(params["augment"])
+    )
+    _checked(check_config, config)
+    _at_least(params, "workers", 1)
+    _check_shared(params)
 
-    if params["model"] not in MODELS:
-        raise ParameterError("model", f"unknown model {params['model']!r}; choose one of {', '.join(MODELS)}")
-    if params["loss"] not in LOSSES:
-        raise ParameterError("loss", f"unknown loss {params['loss']!r}; choose one of {', '.join(LOSSES)}")
-    if params["class_weighting"] not in CLASS_WEIGHTINGS:
-        raise ParameterError(
-            "class_weighting",
-            f"unknown weighting {params['class_weighting']!r}; choose one of {', '.join(CLASS_WEIGHTINGS)}",
-        )
-    unknown = [name for name in params["augment"].split(",") if name and name not in AUGMENTATIONS]
-    if unknown:
-        raise ParameterError(
-            "augment",
-            f"unknown augmentation {', '.join(unknown)}; use a comma list of {', '.join(AUGMENTATIONS)}",
-        )
+
+def validate_sweep_params(params: dict) -> None:
+    """Check the sweep's arguments: the grid, every configuration with `check_config`, and the rest.
+
+    Raises:
+        ParameterError: names the first parameter that is wrong and what is wrong with it.
+    """
+    from cityseg.components.compare.core import augmentation_list
+    from cityseg.components.compare.presets import sweep_config
+
+    fields = ("models", "losses", "augment", "seeds", "crossed", "epochs", "early_stopping_patience")
     try:
-        check_size(params["model"], params["height"], params["width"])
+        sweep = sweep_config(**{name: params[name] for name in fields})
     except ValueError as err:
-        raise ParameterError("height/width", str(err)) from err
-    for name in ("epochs", "batch_size", "shards", "workers", "synthetic_frames"):
-        _at_least(params, name, 1)
-    _at_least(params, "gpus_per_worker", 0)
-    if not 0.0 <= params["min_dice"] <= 1.0:
-        raise ParameterError("min_dice", f"must lie in [0, 1], got {params['min_dice']}")
-    if not params["registered_model"]:
-        raise ParameterError("registered_model", "must not be empty")
-    if params["data"]:
-        check_data_source(params["data"])
+        field, _, message = str(err).partition(": ")
+        raise ParameterError(field, message) from err
+    # Every configuration's training settings, sizes included, as the train step will judge them.
+    plural = {"model": "models", "loss": "losses", "augment": "augment"}
+    for model, loss, setting in itertools.product(sweep.models, sweep.losses, sweep.augment):
+        config = train_config(params, model=model, loss=loss, augment=_names(augmentation_list(setting)))
+        try:
+            check_config(config)
+        except ConfigError as err:
+            raise ParameterError(plural.get(err.field, err.field), err.message) from err
+    _check_shared(params)

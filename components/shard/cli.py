@@ -2,6 +2,11 @@
 
 import click
 
+from cityseg.components.defaults import defaults
+from cityseg.components.shard.core import ShardConfig, write_shards
+
+DEFAULTS = defaults(ShardConfig)
+
 
 @click.command()
 @click.option(
@@ -9,20 +14,32 @@ import click
 )
 @click.option("--categories", required=True, help="Category masks written by `cityseg remap`.")
 @click.option("--out", required=True, help="Output folder (or gs:// prefix) for shards and manifest.json.")
-@click.option("--shards", type=click.IntRange(min=1), default=4, show_default=True, help="Shards per split.")
 @click.option(
-    "--height", type=click.IntRange(min=1), default=256, show_default=True, help="Stored image height."
+    "--shards",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.shards,
+    show_default=True,
+    help="Shards per split.",
 )
 @click.option(
-    "--width", type=click.IntRange(min=1), default=512, show_default=True, help="Stored image width."
+    "--height",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.height,
+    show_default=True,
+    help="Stored image height.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.width,
+    show_default=True,
+    help="Stored image width.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes.  [default: one per core]")
 def shard(
     *, src: str, categories: str, out: str, shards: int, height: int, width: int, workers: int | None
 ) -> None:
     """Write TFRecord shards OUT/{split}-{i:05d}-of-{n:05d}.tfrecord, manifest.json and TFDS metadata."""
-    from cityseg.components.shard.core import ShardConfig, write_shards
-
     config = ShardConfig(src, categories, out, shards=shards, height=height, width=width, workers=workers)
     try:
         manifest = write_shards(config)

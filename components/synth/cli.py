@@ -4,7 +4,10 @@ import json
 
 import click
 
+from cityseg.components.defaults import defaults
 from cityseg.components.synth import core
+
+DEFAULTS = defaults(core.SynthConfig)
 
 
 def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -22,32 +25,44 @@ def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int
     "--cities",
     type=int,
     callback=_check_cities,
-    default=6,
+    default=DEFAULTS.cities,
     show_default=True,
     help=f"Number of cities, {core.MIN_CITIES}..{core.MAX_CITIES}; every split gets whole cities.",
 )
 @click.option(
-    "--frames-per-city", type=click.IntRange(min=1), default=50, show_default=True, help="Frames per city."
+    "--frames-per-city",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.frames_per_city,
+    show_default=True,
+    help="Frames per city.",
 )
 @click.option(
     "--height",
     type=click.IntRange(core.MIN_HEIGHT, core.MAX_SIDE),
-    default=256,
+    default=DEFAULTS.height,
     show_default=True,
     help="Frame height in pixels.",
 )
 @click.option(
     "--width",
     type=click.IntRange(core.MIN_WIDTH, core.MAX_SIDE),
-    default=512,
+    default=DEFAULTS.width,
     show_default=True,
     help="Frame width in pixels.",
 )
 @click.option(
-    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same bytes."
+    "--seed",
+    type=click.IntRange(min=0),
+    default=DEFAULTS.seed,
+    show_default=True,
+    help="Same seed, same bytes.",
 )
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel processes."
+    "--workers",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.workers,
+    show_default=True,
+    help="Parallel processes.",
 )
 def synth(
     *, out: str, cities: int, frames_per_city: int, height: int, width: int, seed: int, workers: int

@@ -1,47 +1,31 @@
 """`cityseg train`: argv -> TrainConfig -> core.train, or N local workers running this same command."""
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from cityseg.components.train.core import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, validate
+from cityseg.components.defaults import defaults
+from cityseg.components.train.config import (
+    AUGMENTATIONS,
+    LR_SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    check_config,
+)
 from cityseg.components.train.core import train as run_training
+from cityseg.components.train.core import validate
 from cityseg.components.train.losses import CLASS_WEIGHTINGS, LOSSES
 from cityseg.components.train.models import MODELS
 
-DEFAULTS = TrainConfig(data="", out="")
+DEFAULTS = defaults(TrainConfig)
 
 
 def _augmentations(ctx, param, value: str) -> tuple[str, ...]:
+    # Unknown names are `check_config`'s to refuse, like every other name.
     if value.strip().lower() == "none":
         return ()
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = [name for name in names if name not in AUGMENTATIONS]
-    if unknown:
-        raise click.BadParameter(
-            f"unknown augmentation {', '.join(unknown)}; "
-            f"use a comma list of {', '.join(AUGMENTATIONS)}, or none"
-        )
-    return names
-
-
-def _worker_argv(ctx: click.Context) -> list[str]:
-    """This command's own argv without --workers: what each local worker (or TFJob pod) runs."""
-    argv = [sys.executable, "-c", "from cityseg.cli import main; main()", "train"]
-    for param in ctx.command.params:
-        value = ctx.params[param.name]
-        if param.name == "workers" or value is None or not isinstance(param, click.Option):
-            continue
-        flag = param.opts[0]
-        if param.is_flag:
-            argv.append(flag if value else param.secondary_opts[0])
-        elif param.name == "augment":
-            argv += [flag, ",".join(value) or "none"]
-        else:
-            argv += [flag, str(value)]
-    return argv
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 @click.command()
@@ -55,7 +39,7 @@ def _worker_argv(ctx: click.Context) -> list[str]:
     type=click.IntRange(min=1),
     default=DEFAULTS.batch_size,
     show_default=True,
-    help="Per replica; the global batch is this times the number of replicas.",
+    help="The global batch, whatever the workers or GPUs: each of N replicas takes 1/N of it.",
 )
 @click.option("--height", type=click.IntRange(min=1), help="Training height (default: the shards' height).")
 @click.option("--width", type=click.IntRange(min=1), help="Training width (default: the shards' width).")
@@ -125,13 +109,18 @@ def _worker_argv(ctx: click.Context) -> list[str]:
     show_default=True,
     help="Also export TFLite float16 and int8.",
 )
-@click.pass_context
-def train(ctx: click.Context, workers: int, **kwargs) -> None:
+def train(workers: int, **kwargs) -> None:
     """Train a segmentation model on shards and write the model folder (tracked in MLflow)."""
     from cityseg.components.tracking import TrackingUnavailableError, connect
-    from cityseg.components.train.distribute import WorkerFailedError, launch_local_workers
+    from cityseg.components.train.distribute import WorkerFailedError
+    from cityseg.components.train.launch import launch_local
 
     config = TrainConfig(**kwargs)
+    try:
+        check_config(config)
+    except ConfigError as err:
+        flags = " / ".join("--" + part.replace("_", "-") for part in err.field.split("/"))
+        raise click.BadParameter(err.message, param_hint=flags) from err
     try:
         validate(config)
     except ValueError as err:
@@ -140,7 +129,7 @@ def train(ctx: click.Context, workers: int, **kwargs) -> None:
     try:
         if workers > 1:
             connect(config.tracking_uri, work_dir=config.work_dir)
-            launch_local_workers(_worker_argv(ctx), workers, Path(config.out) / "logs")
+            launch_local(config, workers, Path(config.out) / "logs")
             info = json.loads((Path(config.out) / "train_info.json").read_text())
             info["history"] = json.loads((Path(config.out) / "history.json").read_text())
         else:

@@ -10,25 +10,26 @@ def train(
     *,
     shards: Input[Dataset],
     model: Output[Model],
-    model_name: str = "unet_mini",
-    loss: str = "ce_dice",
-    epochs: int = 12,
-    batch_size: int = 8,
-    height: int = 128,
-    width: int = 256,
-    learning_rate: float = 0.002,
-    class_weighting: str = "none",
-    workers: int = 1,
-    gpus_per_worker: int = 1,
-    launcher: str = "local",
-    image: str = "",
-    checkpoint_root: str = "",
-    mlflow_tracking_uri: str = "",
-    mlflow_experiment: str = "cityseg",
-    seed: int = 0,
-    run_id: str = "",
-    augment: str = "flip,scale_crop",
-    parent_run_id: str = "",
+    model_name: str,
+    loss: str,
+    augment: str,
+    epochs: int,
+    early_stopping_patience: int,
+    batch_size: int,
+    learning_rate: float,
+    class_weighting: str,
+    height: int,
+    width: int,
+    seed: int,
+    workers: int,
+    gpus_per_worker: int,
+    launcher: str,
+    image: str,
+    checkpoint_root: str,
+    mlflow_tracking_uri: str,
+    mlflow_experiment: str,
+    run_id: str,
+    parent_run_id: str,
 ) -> None:
     """Train a segmentation model (Keras) on the shards, tracked in MLflow; resumes from its checkpoints.
 
@@ -37,8 +38,9 @@ def train(
         model: model.keras, saved_model/, tflite/, history.json, curves.png and train_info.json.
         model_name: unet_mini, unet, mobilenetv2_unet or deeplabv3plus.
         loss: ce, dice, ce_dice or focal.
-        epochs: training epochs.
-        batch_size: batch size per replica.
+        epochs: training epochs (at most, with early stopping).
+        early_stopping_patience: stop when val_mean_dice has not improved for this many epochs; 0 never.
+        batch_size: the global batch, split between the replicas.
         height: training height.
         width: training width.
         learning_rate: initial learning rate (cosine decay).
@@ -55,7 +57,7 @@ def train(
         augment: comma-separated augmentations (flip, scale_crop, color_jitter, noise, rotate).
         parent_run_id: MLflow run this run nests under (a comparison sweep's parent run); empty for none.
     """
-    from cityseg.components.train.core import TrainConfig
+    from cityseg.components.train.config import TrainConfig
     from cityseg.components.train.launch import Launch, train_model
 
     config = TrainConfig(
@@ -64,6 +66,7 @@ def train(
         model=model_name,
         loss=loss,
         epochs=epochs,
+        early_stopping_patience=early_stopping_patience,
         batch_size=batch_size,
         height=height,
         width=width,

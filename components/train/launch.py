@@ -25,7 +25,7 @@ class Launch:
 
     workers: int = 1
     launcher: str = "local"
-    gpus_per_worker: int = 0
+    gpus_per_worker: int = 1
     image: str = ""
     checkpoint_root: str = ""
     data_uri: str = ""
@@ -53,6 +53,19 @@ def train_argv(config) -> list[str]:
         else:
             argv += [flag, str(value)]
     return argv
+
+
+def launch_local(config, workers: int, log_dir: Path) -> None:
+    """Train `config` as `workers` local processes on 127.0.0.1, each with its log in `log_dir`.
+
+    Raises:
+        cityseg.components.train.distribute.WorkerFailedError: a worker failed.
+    """
+    from cityseg.components.train.distribute import launch_local_workers
+
+    # This interpreter, not a `cityseg` script on PATH: the task may run outside the venv's bin.
+    cityseg = [sys.executable, "-c", "from cityseg.cli import main; main()"]
+    launch_local_workers([*cityseg, *train_argv(config)], workers, log_dir)
 
 
 def _tfjob_name(run_id: str | None) -> str:
@@ -87,13 +100,7 @@ def train_model(config, launch: Launch) -> dict:
     if launch.workers == 1:
         train(config)
     elif launch.launcher == "local":
-        from cityseg.components.train.distribute import launch_local_workers
-
-        # This interpreter, not a `cityseg` script on PATH: the task may run outside the venv's bin.
-        cityseg = [sys.executable, "-c", "from cityseg.cli import main; main()"]
-        launch_local_workers(
-            [*cityseg, *train_argv(config)], launch.workers, Path(config.out).parent / "logs"
-        )
+        launch_local(config, launch.workers, Path(config.out).parent / "logs")
     else:
         if not launch.checkpoint_root:
             raise ValueError("a TFJob writes its model to a shared volume: set checkpoint_root")

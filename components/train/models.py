@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from cityseg.components.labels import NUM_CLASSES
+from cityseg.components.train.config import MODEL_STRIDES, check_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,14 +124,22 @@ def _deeplabv3plus(inputs, weights):
 
 MODELS: dict[str, ModelSpec] = {
     "unet_mini": ModelSpec(
-        _unet_mini, 8, "the course projects' small U-Net: 3 levels of 16-64 filters, no BN"
+        _unet_mini,
+        MODEL_STRIDES["unet_mini"],
+        "the course projects' small U-Net: 3 levels of 16-64 filters, no BN",
     ),
-    "unet": ModelSpec(_unet_full, 16, "deeper U-Net: 4 levels of 16-128 filters with batch norm"),
+    "unet": ModelSpec(
+        _unet_full, MODEL_STRIDES["unet"], "deeper U-Net: 4 levels of 16-128 filters with batch norm"
+    ),
     "mobilenetv2_unet": ModelSpec(
-        _mobilenetv2_unet, 32, "keras.applications MobileNetV2 encoder with a U-Net decoder"
+        _mobilenetv2_unet,
+        MODEL_STRIDES["mobilenetv2_unet"],
+        "keras.applications MobileNetV2 encoder with a U-Net decoder",
     ),
     "deeplabv3plus": ModelSpec(
-        _deeplabv3plus, 16, "MobileNetV2 backbone (output stride 16), ASPP head and DeepLabV3+ decoder"
+        _deeplabv3plus,
+        MODEL_STRIDES["deeplabv3plus"],
+        "MobileNetV2 backbone (output stride 16), ASPP head and DeepLabV3+ decoder",
     ),
 }
 
@@ -144,16 +153,6 @@ def _spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name]
-
-
-def check_size(name: str, height: int, width: int) -> None:
-    """Raise ValueError unless height and width are positive multiples of the model's stride."""
-    stride = model_stride(name)
-    if height <= 0 or width <= 0 or height % stride or width % stride:
-        raise ValueError(
-            f"size {height}x{width} does not suit model {name!r}: height and width must be "
-            f"positive multiples of its stride {stride}"
-        )
 
 
 def build_model(name: str, height: int, width: int, weights: str | None = None) -> keras.Model:

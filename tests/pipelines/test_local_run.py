@@ -5,11 +5,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from kfp import dsl
 from mlflow.tracking import MlflowClient
 
-from cityseg.pipelines.local import cache_hits, format_summary, run_local
-from cityseg.pipelines.training import Steps, TaskSettings, prepare_data
+from cityseg.pipelines.console import task_console
+from cityseg.pipelines.data import prepare_data
+from cityseg.pipelines.local import run_local
+from cityseg.pipelines.params import build_pipeline, data_params
+from cityseg.pipelines.steps import Steps, TaskSettings
+from cityseg.pipelines.summary import format_summary
 
 TINY = {
     "synthetic_frames": 24,
@@ -26,9 +29,10 @@ DATA_PARAMS = ("synthetic_frames", "synthetic_height", "synthetic_width", "heigh
 
 
 @pytest.mark.slow
-def test_local_run_registers_a_model_version_and_the_data_steps_are_cached(tmp_path, mlflow_uri):
+def test_local_run_registers_a_model_version_and_the_data_steps_are_cached(tmp_path, mlflow_uri, capsys):
     name = "cityseg-pipeline-e2e"
     summary = run_local({**TINY, "registered_model": name, "min_dice": 0.0}, tmp_path / "work")
+    printed = capsys.readouterr().out.splitlines()
 
     version = MlflowClient().get_model_version_by_alias(name, "champion")
     assert summary.blessed is True
@@ -45,40 +49,31 @@ def test_local_run_registers_a_model_version_and_the_data_steps_are_cached(tmp_p
     text = format_summary(summary)
     assert f"BLESSED: registered {name} version {version.version}, aliases: champion" in text
     assert f"mean_dice (val)     {metrics['mean_dice']:.4f}" in text
-    assert f"MLflow UI      {mlflow_uri}" in text
+    assert f"  {mlflow_uri}" in text
+    # One line as each task starts and one as it ends; the full logs are files in the run's folder.
+    steps = ["synth", "remap", "shard", "validate", "train", "evaluate", "push"]
+    assert [line.split()[1:3] for line in printed] == [
+        [step, event] for step in steps for event in ("started", "SUCCESS")
+    ]
+    logs = Path(summary.log_dir)
+    assert logs.parent == Path(summary.run_dir)
+    assert "epoch" in (logs / "train.log").read_text()
+    assert sorted(path.stem for path in logs.glob("*.log")) == sorted([*steps, "pipeline"])
+    assert f"--images {summary.data_dir} --images-split val" in text
+    assert Path(summary.data_dir, "leftImg8bit", "val").is_dir()
 
     # A pipeline of the same data steps, run again: kfp.local serves all three from its cache.
-    with cache_hits() as hits:
+    with task_console(tmp_path / "logs") as console:
         # Every argument explicit, as `cityseg run` passes them: kfp.local keys its cache on the values,
         # and a default it fills in itself comes as a float (0.0), unlike the int a caller passes.
         _data_pipeline()(data="", seed=0, **{key: TINY[key] for key in DATA_PARAMS})
-    assert hits.tasks == ["synth", "remap", "shard"]
+    assert console.cached == ["synth", "remap", "shard"]
 
 
 def _data_pipeline():
-    steps = Steps.build()
+    steps, configure = Steps.build(), TaskSettings(on_cluster=False)
 
-    @dsl.pipeline(name="cityseg-data")
-    def data_pipeline(
-        synthetic_frames: int,
-        synthetic_height: int,
-        synthetic_width: int,
-        height: int,
-        width: int,
-        shards: int,
-        data: str = "",
-        seed: int = 0,
-    ):
-        prepare_data(
-            steps,
-            TaskSettings(on_cluster=False),
-            data=data,
-            synthetic_frames=synthetic_frames,
-            synthetic_size=(synthetic_height, synthetic_width),
-            height=height,
-            width=width,
-            shards=shards,
-            seed=seed,
-        )
+    def wire(p) -> None:
+        prepare_data(steps, configure, p)
 
-    return data_pipeline
+    return build_pipeline("cityseg-data", "The data steps alone.", data_params(), wire)

@@ -1,6 +1,7 @@
 """The closing summary of `cityseg run`, on a hand-built run."""
 
-from cityseg.pipelines.local import RunSummary, format_summary, pipeline_inputs
+from cityseg.pipelines.local import pipeline_inputs
+from cityseg.pipelines.summary import RunSummary, format_summary
 
 INFO = {
     "model": "unet_mini",
@@ -39,7 +40,9 @@ def _summary(**overrides) -> RunSummary:
         "version": "3",
         "aliases": "champion",
         "reason": "",
-        "pipeline_root": "/w/kfp",
+        "run_dir": "/w/runs/r",
+        "log_dir": "/w/runs/r/logs",
+        "data_dir": "/w/runs/r/synth/cityscapes",
         "shards_dir": "/w/kfp/r/shard/shards",
         "model_dir": "/w/kfp/r/train/model",
         "evaluation_dir": "/w/kfp/r/evaluate/evaluation",
@@ -64,7 +67,15 @@ def test_blessed_summary_lists_scores_registry_and_places():
     assert not [line for line in lines if "IoU void" in line]
     assert "BLESSED: registered cityseg version 3, aliases: champion" in lines
     assert "HTML report    /w/kfp/r/evaluate/report" in lines
-    assert "MLflow UI      mlflow ui --backend-store-uri sqlite:////w/mlflow/mlflow.db" in lines
+    assert "task logs      /w/runs/r/logs" in lines
+    assert lines[-5:] == [
+        "next steps:",
+        "  cityseg serve --model models:/cityseg@champion --tracking-uri sqlite:////w/mlflow/mlflow.db "
+        "--images /w/runs/r/synth/cityscapes --images-split val",
+        "  cityseg app                     (in a second terminal; then open http://127.0.0.1:8501)",
+        "  mlflow ui --backend-store-uri sqlite:////w/mlflow/mlflow.db",
+        "  open /w/kfp/r/evaluate/report",
+    ]
 
 
 def test_refused_model_says_why_and_that_aliases_stay():
@@ -72,12 +83,14 @@ def test_refused_model_says_why_and_that_aliases_stay():
         _summary(blessed=False, aliases="", reason="absolute gate: mean_dice 0.7000 < min_dice 0.8000")
     )
     assert "NOT BLESSED: version 3 registered, aliases unchanged. absolute gate: mean_dice 0.7000" in text
+    # No champion to serve: the next steps serve this run's model folder.
+    assert "  cityseg serve --model /w/kfp/r/train/model --images /w/runs/r/synth/cityscapes" in text
 
 
 def test_run_flags_match_the_pipeline_parameters():
     from cityseg.pipelines.cli import run
 
-    flags = {option.name for option in run.params} - {"work_dir"}
+    flags = {option.name for option in run.params} - {"work_dir", "verbose"}
     assert flags == set(pipeline_inputs())
     required = {
         "data",

@@ -11,7 +11,15 @@ from cityseg.components import images
 from cityseg.pipelines.client import compile_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = ["remap", "shard", "train", "evaluate", "push"]
+STEPS = ["remap", "shard", "validate", "train", "evaluate", "push"]
+
+
+def _tasks(ir: dict) -> dict:
+    """Every task of the IR by name, whatever DAG (root, condition, loop) it sits in."""
+    tasks = dict(ir["root"]["dag"]["tasks"])
+    for component in ir["components"].values():
+        tasks.update(component.get("dag", {}).get("tasks", {}))
+    return tasks
 
 
 def _load(path: Path) -> tuple[dict, dict]:
@@ -27,12 +35,17 @@ def gke(tmp_path_factory) -> tuple[dict, dict]:
 
 def test_the_steps_run_in_order_after_the_ingest_branches(gke):
     ir, _ = gke
-    tasks = ir["root"]["dag"]["tasks"]
-    assert sorted(tasks) == sorted(["condition-branches-1", *STEPS])
+    root = ir["root"]["dag"]["tasks"]
+    assert sorted(root) == ["condition-branches-1", "condition-branches-4", "remap", "shard", "validate"]
+    tasks = _tasks(ir)
     previous = "condition-branches-1"
-    for step in STEPS:
+    for step in ("remap", "shard", "validate"):
         assert previous in tasks[step]["dependentTasks"], step
         previous = step
+    # train -> evaluate -> push run in the branch that validate's `retrain` opens.
+    assert {"shard", "validate"} <= set(root["condition-branches-4"]["dependentTasks"])
+    assert "train" in tasks["evaluate"]["dependentTasks"]
+    assert {"train", "evaluate"} <= set(tasks["push"]["dependentTasks"])
     branches = ir["components"]["comp-condition-branches-1"]["dag"]["tasks"]
     inner = {name: next(iter(task["componentRef"].values())) for name, task in _branch_tasks(ir, branches)}
     assert inner == {"synth": "comp-synth", "check-source": "comp-check-source"}
@@ -45,10 +58,11 @@ def _branch_tasks(ir, branches):
 
 def test_caching_is_on_for_the_data_steps_and_off_for_train_evaluate_push(gke):
     ir, _ = gke
-    tasks = ir["root"]["dag"]["tasks"]
+    tasks = _tasks(ir)
     assert {step: tasks[step]["cachingOptions"].get("enableCache", False) for step in STEPS} == {
         "remap": True,
         "shard": True,
+        "validate": False,
         "train": False,
         "evaluate": False,
         "push": False,
@@ -59,7 +73,7 @@ def test_caching_is_on_for_the_data_steps_and_off_for_train_evaluate_push(gke):
 
 def test_train_retries_and_only_train_does(gke):
     ir, _ = gke
-    tasks = ir["root"]["dag"]["tasks"]
+    tasks = _tasks(ir)
     assert tasks["train"]["retryPolicy"] == {
         "backoffDuration": "60s",
         "backoffFactor": 2.0,
@@ -106,7 +120,8 @@ def test_components_use_their_own_image_without_pip_installs(gke):
     ir, _ = gke
     for name, executor in ir["deploymentSpec"]["executors"].items():
         container = executor["container"]
-        step = name.removeprefix("exec-").replace("check-source", "source")
+        # The source check runs in the source step's image, skip-training in validate's.
+        step = {"check-source": "source", "skip-training": "validate"}.get(name[5:], name[5:])
         assert container["image"] == images.image(step), name
         assert "pip install" not in " ".join(container["command"]), name
 
@@ -149,29 +164,33 @@ def test_registry_and_tag_reach_every_image(tmp_path):
     used = {executor["container"]["image"] for executor in ir["deploymentSpec"]["executors"].values()}
     assert used == {
         f"europe-docker.pkg.dev/p/r/cityseg-{name}:v9"
-        for name in ("synth", "remap", "shard", "train", "evaluate", "push")
+        for name in ("synth", "remap", "shard", "validate", "train", "evaluate", "push")
     }
-    train_image = ir["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["image"]
+    train_image = _tasks(ir)["train"]["inputs"]["parameters"]["image"]
     assert train_image == {"runtimeValue": {"constant": "europe-docker.pkg.dev/p/r/cityseg-train:v9"}}
 
 
 def test_local_platform_leaves_the_cluster_settings_out(tmp_path):
     from kfp import compiler
 
+    from cityseg.pipelines.steps import LOCAL
     from cityseg.pipelines.training import create_pipeline
 
-    compiler.Compiler().compile(create_pipeline(platform="local"), str(tmp_path / "local.yaml"))
+    compiler.Compiler().compile(create_pipeline(LOCAL), str(tmp_path / "local.yaml"))
     ir, platform = _load(tmp_path / "local.yaml")
     assert platform == {}
-    assert "accelerator" not in ir["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
-    assert ir["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]["launcher"] == {
-        "runtimeValue": {"constant": "local"}
-    }
+    # kfp.local ignores resources (and warns about each), so the local pipeline requests none.
+    assert "resources" not in ir["deploymentSpec"]["executors"]["exec-train"]["container"]
+    assert _tasks(ir)["train"]["inputs"]["parameters"]["launcher"] == {"runtimeValue": {"constant": "local"}}
 
 
-def test_committed_pipeline_yaml_is_up_to_date(tmp_path):
-    result = CliRunner().invoke(main, ["compile", "--out", str(tmp_path / "pipeline.yaml")])
+@pytest.mark.parametrize(
+    ("pipeline", "committed"), [("training", "pipeline.yaml"), ("compare", "pipeline-compare.yaml")]
+)
+def test_committed_pipeline_yaml_is_up_to_date(tmp_path, pipeline, committed):
+    out = tmp_path / committed
+    result = CliRunner().invoke(main, ["compile", "--pipeline", pipeline, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "pipeline.yaml").read_text() == (ROOT / "pipeline.yaml").read_text(), (
-        "pipeline.yaml is stale: run `cityseg compile --out pipeline.yaml`"
+    assert out.read_text() == (ROOT / committed).read_text(), (
+        f"{committed} is stale: run `cityseg compile --pipeline {pipeline} --out {committed}`"
     )

@@ -1,0 +1,274 @@
+"""The wiring both pipelines share: the steps on a registry, task settings, data, train + evaluate, push.
+
+A pipeline's DAG is built from these pieces inside its `wire(p)` function, where `p.<name>` is a
+pipeline parameter (see `cityseg.pipelines.params`). A new step is one line in `COMPONENTS` and one
+in `RESOURCES`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+from kfp import dsl, kubernetes
+
+from cityseg.components import images
+from cityseg.components.compare import component as compare_component
+from cityseg.components.defaults import defaults
+from cityseg.components.evaluate import component as evaluate_component
+from cityseg.components.evaluate.core import EvaluateConfig
+from cityseg.components.push import component as push_component
+from cityseg.components.remap import component as remap_component
+from cityseg.components.shard import component as shard_component
+from cityseg.components.source import component as source_component
+from cityseg.components.synth import component as synth_component
+from cityseg.components.train import component as train_component
+from cityseg.components.validate import component as validate_component
+
+# Step -> (its KFP component, the image it runs in).
+COMPONENTS = {
+    "synth": (synth_component.synth, "synth"),
+    "check_source": (source_component.check_source, "source"),
+    "remap": (remap_component.remap, "remap"),
+    "shard": (shard_component.shard, "shard"),
+    "validate": (validate_component.validate, "validate"),
+    "skip_training": (validate_component.skip_training, "validate"),
+    "train": (train_component.train, "train"),
+    "evaluate": (evaluate_component.evaluate, "evaluate"),
+    "push": (push_component.push, "push"),
+    "start_sweep": (compare_component.start_sweep, "compare"),
+    "finish_sweep": (compare_component.finish_sweep, "compare"),
+}
+# Step -> (CPU, memory) each task requests.
+RESOURCES = {
+    "synth": ("2", "4Gi"),
+    "check_source": ("500m", "1Gi"),
+    "remap": ("4", "8Gi"),
+    "shard": ("4", "8Gi"),
+    "validate": ("2", "4Gi"),
+    "skip_training": ("500m", "1Gi"),
+    "train": ("4", "16Gi"),
+    "evaluate": ("4", "8Gi"),
+    "push": ("2", "8Gi"),
+    "start_sweep": ("1", "2Gi"),
+    "finish_sweep": ("1", "4Gi"),
+}
+# Processes of the synth and remap tasks: a free 2-core machine's worth, which the cluster's request covers.
+DATA_WORKERS = 2
+# Spot GPU nodes get preempted; a retry resumes from the checkpoints under the run's folder.
+TRAIN_RETRY = {"num_retries": 3, "backoff_duration": "60s", "backoff_factor": 2.0}
+# Pipeline parameters that are TrainConfig fields shared by every training of a run, what else
+# those trainings share, and the push gate's parameters.
+RECIPE_SETTINGS = (
+    "epochs",
+    "early_stopping_patience",
+    "batch_size",
+    "learning_rate",
+    "class_weighting",
+    "height",
+    "width",
+)
+TRAINING_SETTINGS = (*RECIPE_SETTINGS, "gpus_per_worker", "mlflow_tracking_uri", "mlflow_experiment")
+GATE_SETTINGS = (
+    "registered_model",
+    "min_dice",
+    "min_improvement",
+    "max_int8_iou_drop",
+    "serving_dir",
+    "mlflow_tracking_uri",
+)
+
+
+def settings(p, names: tuple[str, ...]) -> dict:
+    """The pipeline parameters `names` of `p`, as keyword arguments for a step."""
+    return {name: getattr(p, name) for name in names}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the cluster runs GPU work and keeps credentials (ignored by the local run)."""
+
+    accelerator: str = "NVIDIA_L4"
+    gpu_node_label: str = "cloud.google.com/gke-accelerator"
+    gpu_node_value: str = "nvidia-l4"
+    mlflow_secret: str = "mlflow-credentials"
+    # None for Workload Identity, where pods need no key file.
+    gcs_secret: str | None = "gcs-credentials"
+    gcs_key_dir: str = "/var/secrets/google"
+    # A ReadWriteMany volume (GCS FUSE, see manifests/) that outlives a retried train task.
+    checkpoint_claim: str = "cityseg-checkpoints"
+    checkpoint_mount: str = "/mnt/checkpoints"
+
+
+DEFAULT_CLUSTER = Cluster()
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The components of the DAG, on one registry and tag: `steps.train(...)` makes a train task."""
+
+    registry: str = images.DEFAULT_REGISTRY
+    tag: str = images.DEFAULT_TAG
+    components: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, registry: str = images.DEFAULT_REGISTRY, tag: str = images.DEFAULT_TAG) -> "Steps":
+        """Every step's component, rebased onto `registry`/`tag`."""
+        rebased = {
+            step: images.rebase(component, image, registry, tag)
+            for step, (component, image) in COMPONENTS.items()
+        }
+        return cls(registry, tag, rebased)
+
+    def __getattr__(self, step: str):
+        try:
+            return self.__dict__["components"][step]
+        except KeyError:
+            raise AttributeError(f"no step {step!r}; known: {', '.join(COMPONENTS)}") from None
+
+    def image(self, step: str) -> str:
+        """The image reference that `step` runs in."""
+        return images.image(COMPONENTS[step][1], self.registry, self.tag)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a pipeline runs and on which images.
+
+    "gke" adds the cluster settings (GPUs, node pool, secrets); "local" leaves them out, since
+    kfp.local ignores them.
+    """
+
+    platform: Literal["gke", "local"] = "gke"
+    registry: str = images.DEFAULT_REGISTRY
+    tag: str = images.DEFAULT_TAG
+    cluster: Cluster = DEFAULT_CLUSTER
+
+    def wiring(self) -> tuple["Steps", "TaskSettings"]:
+        """The steps on this target's images, and the task settings for its platform."""
+        return Steps.build(self.registry, self.tag), TaskSettings(self.platform == "gke", self.cluster)
+
+
+GKE = Target()
+LOCAL = Target(platform="local")
+
+
+def use_credentials(task, cluster: Cluster):
+    """MLflow and GCS credentials from Kubernetes Secrets, never from the pipeline spec."""
+    kubernetes.use_secret_as_env(
+        task, secret_name=cluster.mlflow_secret, secret_key_to_env={"tracking-uri": "MLFLOW_TRACKING_URI"}
+    )
+    # A server without authentication has no username/password keys.
+    kubernetes.use_secret_as_env(
+        task,
+        secret_name=cluster.mlflow_secret,
+        secret_key_to_env={"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"},
+        optional=True,
+    )
+    if cluster.gcs_secret is None:
+        return task
+    kubernetes.use_secret_as_volume(task, secret_name=cluster.gcs_secret, mount_path=cluster.gcs_key_dir)
+    return task.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", f"{cluster.gcs_key_dir}/key.json")
+
+
+def use_gpu(task, cluster: Cluster, count):
+    """Schedule the task on the GKE GPU pool with `count` GPUs."""
+    task.set_accelerator_type(cluster.accelerator).set_accelerator_limit(count)
+    kubernetes.add_node_selector(task, label_key=cluster.gpu_node_label, label_value=cluster.gpu_node_value)
+    return kubernetes.add_toleration(task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Caching on every task; on the cluster also resources, credentials and, with `gpus`, the GPU pool.
+
+    kfp.local ignores resources and warns about each, so local pipelines leave them out.
+    """
+
+    on_cluster: bool
+    cluster: Cluster = DEFAULT_CLUSTER
+
+    def __call__(self, task, step: str, *, cache: bool, gpus=None):
+        task.set_caching_options(cache)
+        if self.on_cluster:
+            cpu, memory = RESOURCES[step]
+            task.set_cpu_request(cpu).set_memory_request(memory)
+            use_credentials(task, self.cluster)
+            if gpus is not None:
+                use_gpu(task, self.cluster, gpus)
+        return task
+
+
+class Trainee(NamedTuple):
+    """What one training varies: model, loss, augmentations (comma-separated) and seed; channels or values."""
+
+    model: object
+    loss: object
+    augment: object
+    seed: object
+
+
+def train_and_evaluate(
+    steps: Steps,
+    configure: TaskSettings,
+    p,
+    shards,
+    trainee: Trainee,
+    *,
+    workers,
+    one_per_run: bool,
+    parent_run_id="",
+):
+    """Wire train (retried, on GPUs) -> evaluate on the val split; returns both tasks.
+
+    The other training settings are the pipeline's parameters `TRAINING_SETTINGS`.
+
+    Args:
+        one_per_run: this is the run's only training. On the cluster it then resumes across retries
+            from the checkpoint volume under the run id, and several workers train as a TFJob. A sweep's
+            configurations would share that folder and TFJob name: each keeps checkpoints in its output.
+    """
+    on_volume = configure.on_cluster and one_per_run
+    train_task = steps.train(
+        shards=shards,
+        model_name=trainee.model,
+        loss=trainee.loss,
+        augment=trainee.augment,
+        seed=trainee.seed,
+        workers=workers,
+        launcher="tfjob" if on_volume else "local",
+        image=steps.image("train"),
+        checkpoint_root=configure.cluster.checkpoint_mount if on_volume else "",
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        parent_run_id=parent_run_id,
+        **settings(p, TRAINING_SETTINGS),
+    )
+    configure(train_task, "train", cache=False, gpus=p.gpus_per_worker).set_retry(**TRAIN_RETRY)
+    if on_volume:
+        kubernetes.mount_pvc(
+            train_task,
+            pvc_name=configure.cluster.checkpoint_claim,
+            mount_path=configure.cluster.checkpoint_mount,
+        )
+        # The checkpoint volume is GCS FUSE; GKE injects its sidecar only into annotated pods.
+        kubernetes.add_pod_annotation(train_task, "gke-gcsfuse/volumes", "true")
+    evaluate_task = steps.evaluate(
+        shards=shards,
+        model=train_task.outputs["model"],
+        split=defaults(EvaluateConfig).split,
+        **settings(p, ("corruptions", "mlflow_tracking_uri")),
+    )
+    configure(evaluate_task, "evaluate", cache=False, gpus=1)
+    return train_task, evaluate_task
+
+
+def push_model(steps: Steps, configure: TaskSettings, p, *, model, evaluation, shards, **lineage):
+    """Wire the push gate for `model`, `lineage` (statistics, pipeline_name, pipeline_version) for its
+    version's tags; returns the push task (never cached)."""
+    push_task = steps.push(
+        model=model,
+        evaluation=evaluation,
+        shards=shards,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        **settings(p, GATE_SETTINGS),
+        **lineage,
+    )
+    return configure(push_task, "push", cache=False)
