@@ -14,6 +14,7 @@ from kfp import dsl
 
 from cityseg.components.compare.presets import DEFAULT_PRESET, preset_params
 from cityseg.components.defaults import defaults
+from cityseg.components.deploy.core import DeployConfig
 from cityseg.components.evaluate.core import EvaluateConfig
 from cityseg.components.push.core import PushConfig
 from cityseg.components.shard.core import ShardConfig
@@ -94,7 +95,7 @@ def recipe_params() -> tuple[Param, ...]:
 
 def push_params(experiment: str) -> tuple[Param, ...]:
     """The MLflow store and experiment, and the push gate."""
-    push = defaults(PushConfig)
+    push, deploy = defaults(PushConfig), defaults(DeployConfig)
     return (
         Param(
             "min_dice",
@@ -120,6 +121,18 @@ def push_params(experiment: str) -> tuple[Param, ...]:
             "MLflow tracking server; empty: MLFLOW_TRACKING_URI or the local store.",
         ),
         Param("mlflow_experiment", str, experiment, "MLflow experiment of the training runs."),
+        Param(
+            "canary_traffic_percent",
+            int,
+            deploy.canary_traffic_percent,
+            "deploy: share of the traffic a blessed version gets on KServe until it is Ready.",
+        ),
+        Param(
+            "ready_timeout_s",
+            float,
+            deploy.ready_timeout_s,
+            "deploy: seconds the canary may take to become Ready before it is rolled back.",
+        ),
     )
 
 

@@ -13,6 +13,8 @@ from kfp import dsl, kubernetes
 from cityseg.components import images
 from cityseg.components.compare import component as compare_component
 from cityseg.components.defaults import defaults
+from cityseg.components.deploy import component as deploy_component
+from cityseg.components.deploy.core import DeployConfig
 from cityseg.components.evaluate import component as evaluate_component
 from cityseg.components.evaluate.core import EvaluateConfig
 from cityseg.components.push import component as push_component
@@ -34,6 +36,7 @@ COMPONENTS = {
     "train": (train_component.train, "train"),
     "evaluate": (evaluate_component.evaluate, "evaluate"),
     "push": (push_component.push, "push"),
+    "deploy": (deploy_component.deploy, "deploy"),
     "start_sweep": (compare_component.start_sweep, "compare"),
     "finish_sweep": (compare_component.finish_sweep, "compare"),
 }
@@ -48,6 +51,7 @@ RESOURCES = {
     "train": ("4", "16Gi"),
     "evaluate": ("4", "8Gi"),
     "push": ("2", "8Gi"),
+    "deploy": ("500m", "1Gi"),
     "start_sweep": ("1", "2Gi"),
     "finish_sweep": ("1", "4Gi"),
 }
@@ -67,6 +71,13 @@ RECIPE_SETTINGS = (
     "width",
 )
 TRAINING_SETTINGS = (*RECIPE_SETTINGS, "gpus_per_worker", "mlflow_tracking_uri", "mlflow_experiment")
+DEPLOY_SETTINGS = (
+    "registered_model",
+    "canary_traffic_percent",
+    "ready_timeout_s",
+    "serving_dir",
+    "mlflow_tracking_uri",
+)
 GATE_SETTINGS = (
     "registered_model",
     "min_dice",
@@ -261,8 +272,11 @@ def train_and_evaluate(
 
 
 def push_model(steps: Steps, configure: TaskSettings, p, *, model, evaluation, shards, **lineage):
-    """Wire the push gate for `model`, `lineage` (statistics, pipeline_name, pipeline_version) for its
-    version's tags; returns the push task (never cached)."""
+    """Wire the push gate for `model`, then deploy the version when it is blessed; returns the push task.
+
+    `lineage` (statistics, pipeline_name, pipeline_version) goes into the version's tags. Neither
+    task is cached: both act on the registry and the cluster as they are now.
+    """
     push_task = steps.push(
         model=model,
         evaluation=evaluation,
@@ -271,4 +285,15 @@ def push_model(steps: Steps, configure: TaskSettings, p, *, model, evaluation, s
         **settings(p, GATE_SETTINGS),
         **lineage,
     )
-    return configure(push_task, "push", cache=False)
+    configure(push_task, "push", cache=False)
+    with dsl.If(push_task.outputs["blessed"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
+        deploy = defaults(DeployConfig)
+        deploy_task = steps.deploy(
+            version=push_task.outputs["version"],
+            target="kserve" if configure.on_cluster else "local",
+            service=deploy.service,
+            namespace=deploy.namespace,
+            **settings(p, DEPLOY_SETTINGS),
+        )
+        configure(deploy_task, "deploy", cache=False)
+    return push_task

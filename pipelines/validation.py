@@ -61,10 +61,23 @@ def _check_shared(params: dict) -> None:
         field, _, message = str(err).partition(" ")
         raise ParameterError(field, message) from err
     _check_validation(params)
+    _check_deploy(params)
     if not params["registered_model"]:
         raise ParameterError("registered_model", "must not be empty")
     if params["data"]:
         check_data_source(params["data"])
+
+
+def _check_deploy(params: dict) -> None:
+    from cityseg.components.deploy.core import DeployConfig
+
+    names = ("canary_traffic_percent", "ready_timeout_s")
+    try:
+        DeployConfig(version="1", **{name: params[name] for name in names})
+    except ValueError as err:
+        # DeployConfig's messages start with the field's name.
+        field, _, message = str(err).partition(" ")
+        raise ParameterError(field, message) from err
 
 
 def _check_validation(params: dict) -> None:

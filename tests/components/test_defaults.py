@@ -15,6 +15,7 @@ from cityseg.cli import COMMANDS
 from cityseg.components.compare.core import SweepConfig
 from cityseg.components.compare.presets import DEFAULT_PRESET
 from cityseg.components.defaults import OVERRIDES, RECIPE, WORK_DIR, defaults
+from cityseg.components.deploy.core import DeployConfig
 from cityseg.components.evaluate.core import EvaluateConfig
 from cityseg.components.push.core import PushConfig
 from cityseg.components.remap.core import RemapConfig
@@ -35,6 +36,7 @@ synth, shard, train, push, launch = (
 )
 sweep = defaults(SweepConfig)
 validate = defaults(ValidateConfig)
+deploy = defaults(DeployConfig)
 # What each pipeline parameter's default must be, read from the dataclass that is its home.
 SHARED = {
     "data": "",  # no default source: empty generates the synthetic set
@@ -65,6 +67,8 @@ SHARED = {
     "drift_metric": validate.drift_metric,
     "drift_threshold": validate.drift_threshold,
     "drift_policy": validate.drift_policy,
+    "canary_traffic_percent": deploy.canary_traffic_percent,
+    "ready_timeout_s": deploy.ready_timeout_s,
 }
 PIPELINES = {
     "training pipeline": (
@@ -105,6 +109,7 @@ COMMAND_CONFIGS = {
     "train": (TrainConfig, Launch),
     "evaluate": (EvaluateConfig,),
     "push": (PushConfig,),
+    "deploy": (DeployConfig,),
     "promote": (PushConfig,),
     "rollback": (PushConfig,),
     "serve": (ServeConfig,),

@@ -22,16 +22,21 @@ def _run(tmp_path, *args):
         (["--loss", "lovasz"], "Invalid value for --loss: unknown loss 'lovasz'"),
         (
             ["--height", "100"],
-            "Invalid value for --height / --width: size 100x128 does not suit model 'unet'",
+            "Invalid value for --height / --width: size 100x192 does not suit model 'unet'",
         ),
         (
             ["--model", "mobilenetv2_unet", "--width", "240"],
-            "size 64x240 does not suit model 'mobilenetv2_unet'",
+            "size 96x240 does not suit model 'mobilenetv2_unet'",
         ),
         (["--workers", "0"], "Invalid value for --workers: must be at least 1, got 0"),
         (["--augment", "flip,mixup"], "Invalid value for --augment: unknown augmentation mixup"),
         (["--class-weighting", "sqrt"], "Invalid value for --class-weighting: unknown weighting 'sqrt'"),
         (["--min-dice", "1.5"], "Invalid value for --min-dice: must lie in [0, 1], got 1.5"),
+        (
+            ["--canary-traffic-percent", "0"],
+            "Invalid value for --canary-traffic-percent: must be 1..100, got 0",
+        ),
+        (["--ready-timeout-s", "0"], "Invalid value for --ready-timeout-s: must be positive, got 0.0"),
         (["--data", "/nonexistent/cityscapes"], "Cityscapes source /nonexistent/cityscapes does not exist"),
     ],
 )
