@@ -272,7 +272,7 @@ def train_and_evaluate(
 
 
 def push_model(steps: Steps, configure: TaskSettings, p, *, model, evaluation, shards, **lineage):
-    """Wire the push gate for `model`, then deploy the version when it is blessed; returns the push task.
+    """Wire the push gate for `model`, then deploy (which acts only on a blessed version); returns push.
 
     `lineage` (statistics, pipeline_name, pipeline_version) goes into the version's tags. Neither
     task is cached: both act on the registry and the cluster as they are now.
@@ -286,14 +286,14 @@ def push_model(steps: Steps, configure: TaskSettings, p, *, model, evaluation, s
         **lineage,
     )
     configure(push_task, "push", cache=False)
-    with dsl.If(push_task.outputs["blessed"] == True, name="blessed"):  # noqa: E712 (a KFP condition)
-        deploy = defaults(DeployConfig)
-        deploy_task = steps.deploy(
-            version=push_task.outputs["version"],
-            target="kserve" if configure.on_cluster else "local",
-            service=deploy.service,
-            namespace=deploy.namespace,
-            **settings(p, DEPLOY_SETTINGS),
-        )
-        configure(deploy_task, "deploy", cache=False)
+    deploy = defaults(DeployConfig)
+    deploy_task = steps.deploy(
+        blessed=push_task.outputs["blessed"],
+        version=push_task.outputs["version"],
+        target="kserve" if configure.on_cluster else "local",
+        service=deploy.service,
+        namespace=deploy.namespace,
+        **settings(p, DEPLOY_SETTINGS),
+    )
+    configure(deploy_task, "deploy", cache=False)
     return push_task

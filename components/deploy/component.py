@@ -1,4 +1,4 @@
-"""KFP interface of the deploy step (wired after push, only when the model is blessed)."""
+"""KFP interface of the deploy step (wired after push; it deploys only a blessed version)."""
 
 from typing import NamedTuple
 
@@ -8,6 +8,7 @@ from cityseg.components import images
 @images.component("deploy")
 def deploy(
     *,
+    blessed: bool,
     version: str,
     registered_model: str,
     target: str,
@@ -21,7 +22,8 @@ def deploy(
     """Serve the blessed version: a canary on the KServe InferenceService, promoted when Ready.
 
     Args:
-        version: the registered model version that push blessed.
+        blessed: push's verdict; when False nothing is deployed.
+        version: the registered model version that push registered.
         registered_model: MLflow registered model name.
         target: "kserve" on the cluster, "local" in kfp.local (only reports the URL and the version).
         service: the InferenceService's name (manifests/serving).
@@ -39,6 +41,7 @@ def deploy(
 
     return deploy_version(
         DeployConfig(
+            blessed=blessed,
             version=version,
             name=registered_model,
             target=target,

@@ -51,7 +51,7 @@ def test_local_run_registers_a_model_version_and_the_data_steps_are_cached(tmp_p
     assert f"mean_dice (val)     {metrics['mean_dice']:.4f}" in text
     assert f"  {mlflow_uri}" in text
     # One line as each task starts and one as it ends; the full logs are files in the run's folder.
-    steps = ["synth", "remap", "shard", "validate", "train", "evaluate", "push"]
+    steps = ["synth", "remap", "shard", "validate", "train", "evaluate", "push", "deploy"]
     assert [line.split()[1:3] for line in printed] == [
         [step, event] for step in steps for event in ("started", "SUCCESS")
     ]

@@ -86,17 +86,13 @@ def test_training_skips_train_evaluate_push_when_validate_says_unchanged(specs):
     assert conditions[changed] == "inputs.parameter_values['pipelinechannel--validate-retrain'] == true"
     assert conditions[unchanged] == f"!({conditions[changed]})"
     trained = spec["components"][f"comp-{changed}"]["dag"]["tasks"]
-    blessed = [name for name in trained if name.startswith("condition-")]
-    assert set(trained) - set(blessed) == {"train", "evaluate", "push"}
-    # Deploy runs after push, and only when push blessed the version.
-    (blessed,) = blessed
-    assert trained[blessed]["triggerPolicy"]["condition"] == (
-        "inputs.parameter_values['pipelinechannel--push-blessed'] == true"
-    )
-    deploy = spec["components"][f"comp-{blessed}"]["dag"]["tasks"]["deploy"]
-    assert deploy["inputs"]["parameters"]["version"] == {
-        "componentInputParameter": "pipelinechannel--push-version"
-    }
+    assert set(trained) == {"train", "evaluate", "push", "deploy"}
+    # Deploy runs after push on push's verdict and version; it deploys only a blessed version.
+    deploy_inputs = trained["deploy"]["inputs"]["parameters"]
+    for name in ("blessed", "version"):
+        assert deploy_inputs[name] == {
+            "taskOutputParameter": {"outputParameterKey": name, "producerTask": "push"}
+        }
     assert set(spec["components"][f"comp-{unchanged}"]["dag"]["tasks"]) == {"skip-training"}
     _, push = _find(spec, "push")
     assert push["inputs"]["artifacts"]["statistics"] == {

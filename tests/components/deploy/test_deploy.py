@@ -190,6 +190,14 @@ def test_an_api_refusal_names_the_call_and_the_api_message(kserve_api):
     )
 
 
+@pytest.mark.parametrize("target", ["local", "kserve"])
+def test_a_version_push_did_not_bless_is_not_deployed(kserve_api, target):
+    host, api = kserve_api
+    result = deploy(DeployConfig(version="", blessed=False, target=target, api_host=host))
+    assert api.requests == []
+    assert result.outputs() == ("", "", "")
+
+
 def test_locally_it_only_reports_the_url_and_the_version(kserve_api):
     host, api = kserve_api
     result = deploy(DeployConfig(version="4", api_host=host))
@@ -267,6 +275,7 @@ def test_the_component_takes_every_parameter_without_a_default_on_the_push_image
     parameters = inspect.signature(deploy_component.python_func).parameters
     assert all(p.default is inspect.Parameter.empty for p in parameters.values())
     assert list(parameters) == [
+        "blessed",
         "version",
         "registered_model",
         "target",
