@@ -7,25 +7,18 @@ decoding) counts its records, checks every CRC and hashes the file, so a mismatc
 front with the split, the file and both numbers.
 """
 
-import hashlib
 import logging
 import os
 
 from cityseg.components import storage, tfrecord
 from cityseg.components.dataset import local_shards
-from cityseg.components.shard.core import MANIFEST, shard_name
+from cityseg.components.shard.core import MANIFEST, content_hash, shard_name
 
 log = logging.getLogger(__name__)
 
 
 class ShardMismatchError(ValueError):
     """The shard files do not hold what their manifest says."""
-
-
-def content_hash(file_digests: dict[str, str]) -> str:
-    """The manifest's `content_hash`: SHA-256 over one `name sha256` line per shard file, by name."""
-    content = "".join(f"{name} {digest}\n" for name, digest in sorted(file_digests.items()))
-    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def _check_split(folder, split: str, info: dict, manifest_path: str) -> dict[str, str]:

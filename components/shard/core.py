@@ -268,16 +268,19 @@ def _verify(tasks: list[_ShardTask], results: list[_ShardResult]) -> None:
             )
 
 
+def content_hash(file_digests: dict[str, str]) -> str:
+    """The manifest's `content_hash`: SHA-256 over one `name sha256` line per shard file, by name."""
+    content = "".join(f"{name} {digest}\n" for name, digest in sorted(file_digests.items()))
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
 def _manifest(
     config: ShardConfig,
     tasks: list[_ShardTask],
     results: list[_ShardResult],
     by_split: dict[str, list[_ShardResult]],
 ) -> dict:
-    content = "".join(
-        f"{Path(task.path).name} {result.sha256}\n"
-        for task, result in sorted(zip(tasks, results, strict=True), key=lambda p: p[0].path)
-    )
+    digests = {Path(task.path).name: result.sha256 for task, result in zip(tasks, results, strict=True)}
     return {
         "height": config.height,
         "width": config.width,
@@ -293,5 +296,5 @@ def _manifest(
         },
         "source": str(config.cityscapes),
         "label_table_version": labels.label_table_version(),
-        "content_hash": hashlib.sha256(content.encode()).hexdigest(),
+        "content_hash": content_hash(digests),
     }

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from cityseg.components import storage, tfrecord
-from cityseg.components.shardcheck import ShardMismatchError, content_hash, verify_shards
+from cityseg.components.shard.core import content_hash
+from cityseg.components.shardcheck import ShardMismatchError, verify_shards
 from tests import builders
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from cityseg.components import tfrecord
 from cityseg.components.labels import CATEGORY_NAMES, NUM_CLASSES, label_table_version
-from cityseg.components.shardcheck import content_hash
+from cityseg.components.shard.core import content_hash
 
 # Mean RGB per category; noise on top keeps it from being a lookup of single colours.
 _COLORS = np.array(
