@@ -205,7 +205,14 @@ class AliasLock:
                 time.sleep(self.poll_s * (1 + random.random()))
                 continue
             token = {"owner": owner, "nonce": uuid.uuid4().hex, "expires": time.time() + self.ttl_s}
-            client.set_registered_model_tag(self.name, LOCK_TAG, json.dumps(token, sort_keys=True))
+            try:
+                client.set_registered_model_tag(self.name, LOCK_TAG, json.dumps(token, sort_keys=True))
+            except MlflowException:
+                # Two writers creating the tag at once: the store keeps one and refuses the other.
+                # Losing that race is waiting for the winner; any other failure is raised.
+                if self._read() is None:
+                    raise
+                continue
             if time.monotonic() - started > self.max_write_s:
                 # Too slow to trust: we may have overwritten a holder. Never enter on this attempt;
                 # our token now blocks everyone, us included, until it expires.
