@@ -36,20 +36,9 @@ def deploy(
     Returns:
         the serving URL, the version, and the traffic split as `revision=percent,...`.
     """
+    params = dict(locals())
     from cityseg.components.deploy.core import DeployConfig
     from cityseg.components.deploy.core import deploy as deploy_version
+    from cityseg.components.kfp_params import step_config
 
-    return deploy_version(
-        DeployConfig(
-            blessed=blessed,
-            version=version,
-            name=registered_model,
-            target=target,
-            service=service,
-            namespace=namespace,
-            canary_traffic_percent=canary_traffic_percent,
-            ready_timeout_s=ready_timeout_s,
-            serving_dir=serving_dir,
-            tracking_uri=mlflow_tracking_uri or None,
-        )
-    ).outputs()
+    return deploy_version(step_config(DeployConfig, params, rename={"registered_model": "name"})).outputs()

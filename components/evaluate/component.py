@@ -33,19 +33,14 @@ def evaluate(
     Returns:
         mean_dice over the 7 non-void categories.
     """
+    params = dict(locals())
     from cityseg.components.artifacts import publish_evaluation
     from cityseg.components.evaluate.core import EvaluateConfig
     from cityseg.components.evaluate.core import evaluate as score
+    from cityseg.components.kfp_params import step_config
 
     scores = score(
-        EvaluateConfig(
-            data=shards.path,
-            model=model.path,
-            out=evaluation.path,
-            split=split,
-            corruptions=corruptions,
-            tracking_uri=mlflow_tracking_uri or None,
-        )
+        step_config(EvaluateConfig, params, data=shards.path, model=model.path, out=evaluation.path)
     )
     publish_evaluation(scores, evaluation.path, metrics, confusion, report)
     return scores["mean_dice"]

@@ -43,28 +43,23 @@ def push(
     Returns:
         blessed, the registered version, the aliases it holds, and the reason of the decision.
     """
+    params = dict(locals())
     from cityseg.components.artifacts import push_outputs
+    from cityseg.components.kfp_params import step_config
     from cityseg.components.lineage.core import lineage_tags
     from cityseg.components.push.core import PushConfig
     from cityseg.components.push.core import push as push_model
 
-    result = push_model(
-        PushConfig(
-            model=model.path,
-            metrics=f"{evaluation.path}/metrics.json",
-            data=shards.path,
-            name=registered_model,
-            min_dice=min_dice,
-            min_improvement=min_improvement,
-            max_int8_iou_drop=max_int8_iou_drop if max_int8_iou_drop >= 0 else None,
-            serving_dir=serving_dir or None,
-            tracking_uri=mlflow_tracking_uri or None,
-            kfp_run_id=run_id or None,
-            lineage=tuple(
-                lineage_tags(
-                    statistics.uri, pipeline_name=pipeline_name, pipeline_version=pipeline_version
-                ).items()
-            ),
-        )
+    lineage = lineage_tags(statistics.uri, pipeline_name=pipeline_name, pipeline_version=pipeline_version)
+    config = step_config(
+        PushConfig,
+        params,
+        rename={"registered_model": "name"},
+        others=("pipeline_name", "pipeline_version"),
+        model=model.path,
+        metrics=f"{evaluation.path}/metrics.json",
+        data=shards.path,
+        max_int8_iou_drop=max_int8_iou_drop if max_int8_iou_drop >= 0 else None,
+        lineage=tuple(lineage.items()),
     )
-    return push_outputs(result)
+    return push_outputs(push_model(config))

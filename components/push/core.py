@@ -13,8 +13,8 @@ TFX's Evaluator/Pusher semantics on MLflow aliases:
 The evidence is checked before anything is registered: metrics.json must name the weights of the
 model being pushed (`model_sha256`, and its MLflow run when both know one) and the shards it was
 scored on (`data_manifest_hash`), so one model is never blessed with another's scores.
-The compare-and-move runs under `registry.AliasLock` and re-checks `@champion` before moving it,
-so concurrent pushes never leave the champion on the worse model (see `cityseg.components.push.registry`).
+The compare-and-move runs under `cityseg.components.push.lock.AliasLock` and re-checks `@champion`
+before moving it, so concurrent pushes never leave the champion on the worse model.
 """
 
 import dataclasses
@@ -23,7 +23,7 @@ import math
 
 from cityseg.components import tracking
 from cityseg.components.defaults import MODEL_CACHE_DIR
-from cityseg.components.push import registry, serving
+from cityseg.components.push import lock, registry, serving
 from cityseg.components.push.evidence import check_evidence, int8_refusal, read_metrics, version_tags
 from cityseg.components.push.infra import validate_version
 
@@ -261,14 +261,14 @@ def _claim_champion(name: str, version: str, expected: str | None, reason: str) 
         lock was lost, so the gate compares again.
     """
     try:
-        with registry.AliasLock(name) as lock:
+        with lock.AliasLock(name) as held:
             now = registry.alias_version(name, registry.CHAMPION)
             if now != expected:
                 log.info("@champion moved from v%s to v%s during this push; comparing again", expected, now)
                 return False
-            record = registry.change_record("push", version, expected, reason, registry.current_user())
-            registry.move_aliases(name, version, expected, lock=lock, record=record)
-    except registry.LockLostError as err:
+            record = registry.change_record("push", version, expected, reason, lock.current_user())
+            registry.move_aliases(name, version, expected, lock=held, record=record)
+    except lock.LockLostError as err:
         log.warning("%s; comparing again", err)
         return False
     return True

@@ -15,8 +15,11 @@ def remap(cityscapes: str, fingerprint: str, categories: Output[Dataset], worker
         categories: {split}/{city}/{stem}_gtFine_categoryIds.png, uint8 category ids.
         workers: parallel worker processes.
     """
+    params = dict(locals())
+    from cityseg.components.kfp_params import step_config
     from cityseg.components.remap.core import RemapConfig
     from cityseg.components.remap.core import remap as remap_to_categories
 
-    summary = remap_to_categories(RemapConfig(cityscapes=cityscapes, out=categories.path, workers=workers))
+    config = step_config(RemapConfig, params, others=("fingerprint",), out=categories.path)
+    summary = remap_to_categories(config)
     categories.metadata.update(frames=summary["frames"], pixel_share=summary["pixel_share"])

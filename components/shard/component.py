@@ -27,17 +27,18 @@ def shard(
         height: stored image height.
         width: stored image width.
     """
+    params = dict(locals())
+    from cityseg.components.kfp_params import step_config
     from cityseg.components.shard.core import ShardConfig, write_shards
 
-    manifest = write_shards(
-        ShardConfig(
-            cityscapes=cityscapes,
-            categories=categories.path,
-            out=shards.path,
-            shards=num_shards,
-            height=height,
-            width=width,
-        )
+    config = step_config(
+        ShardConfig,
+        params,
+        rename={"num_shards": "shards"},
+        others=("fingerprint",),
+        categories=categories.path,
+        out=shards.path,
     )
+    manifest = write_shards(config)
     shards.metadata["content_hash"] = manifest["content_hash"]
     shards.metadata["examples"] = {split: info["examples"] for split, info in manifest["splits"].items()}

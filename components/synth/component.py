@@ -31,19 +31,15 @@ def synth(
     Returns:
         the dataset's URI, and its fingerprint (as the source step computes it for a given source).
     """
+    params = dict(locals())
+    from cityseg.components.kfp_params import step_config
     from cityseg.components.source.core import fingerprint
     from cityseg.components.synth.core import SynthConfig, generate
 
-    summary = generate(
-        SynthConfig(
-            out=cityscapes.path,
-            cities=cities,
-            frames_per_city=-(-frames // cities),
-            height=height,
-            width=width,
-            seed=seed,
-            workers=workers,
-        )
+    frames_per_city = -(-frames // cities)
+    config = step_config(
+        SynthConfig, params, others=("frames",), out=cityscapes.path, frames_per_city=frames_per_city
     )
+    summary = generate(config)
     cityscapes.metadata["splits"] = summary["splits"]
     return cityscapes.uri, fingerprint(cityscapes.path).digest

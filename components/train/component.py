@@ -57,29 +57,22 @@ def train(
         augment: comma-separated augmentations (flip, scale_crop, color_jitter, noise, rotate).
         parent_run_id: MLflow run this run nests under (a comparison sweep's parent run); empty for none.
     """
+    params = dict(locals())
+    from cityseg.components.kfp_params import step_config
     from cityseg.components.train.config import TrainConfig
     from cityseg.components.train.launch import Launch, train_model
 
-    config = TrainConfig(
+    launch = Launch(workers, launcher, gpus_per_worker, image, checkpoint_root, shards.uri)
+    config = step_config(
+        TrainConfig,
+        params,
+        rename={"model_name": "model"},
+        others=("workers", "launcher", "gpus_per_worker", "image", "checkpoint_root"),
         data=shards.path,
         out=model.path,
-        model=model_name,
-        loss=loss,
-        epochs=epochs,
-        early_stopping_patience=early_stopping_patience,
-        batch_size=batch_size,
-        height=height,
-        width=width,
-        learning_rate=learning_rate,
-        class_weighting=class_weighting,
-        seed=seed,
-        experiment=mlflow_experiment,
-        tracking_uri=mlflow_tracking_uri or None,
-        kfp_run_id=run_id or None,
         augment=tuple(name for name in augment.split(",") if name),
-        parent_run_id=parent_run_id or None,
     )
-    info = train_model(config, Launch(workers, launcher, gpus_per_worker, image, checkpoint_root, shards.uri))
+    info = train_model(config, launch)
     model.metadata.update(
         {key: info[key] for key in ("model", "loss", "num_params", "epochs_run", "training_time_s")}
     )

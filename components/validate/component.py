@@ -47,28 +47,15 @@ def validate(
     Returns:
         retrain (False when the data is unchanged since the champion), the outcome, the champion version.
     """
+    params = dict(locals())
+    from cityseg.components.kfp_params import step_config
     from cityseg.components.validate.core import ValidateConfig
     from cityseg.components.validate.core import validate as validate_data
 
-    result = validate_data(
-        ValidateConfig(
-            shards=shards.path,
-            out=statistics.path,
-            markdown_out=report.path,
-            fingerprint=fingerprint,
-            min_frames=min_frames,
-            max_void_share=max_void_share,
-            min_image_std=min_image_std,
-            drift_metric=drift_metric,
-            drift_threshold=drift_threshold,
-            drift_policy=drift_policy,
-            skip_unchanged=skip_unchanged,
-            registered_model=registered_model,
-            tracking_uri=mlflow_tracking_uri or None,
-            experiment=mlflow_experiment,
-            kfp_run_id=run_id or None,
-        )
+    config = step_config(
+        ValidateConfig, params, shards=shards.path, out=statistics.path, markdown_out=report.path
     )
+    result = validate_data(config)
     statistics.metadata["fingerprint"] = fingerprint
     return result.retrain, result.outcome, result.champion
 

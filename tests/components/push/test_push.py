@@ -12,6 +12,7 @@ from cityseg.cli import main
 from cityseg.components import storage
 from cityseg.components.push import registry
 from cityseg.components.push.core import PushConfig, gate, push, read_metrics
+from cityseg.components.push.lock import LOCK_TAG, AliasLock
 from cityseg.components.push.registry import promote, rollback
 
 
@@ -151,7 +152,7 @@ def test_concurrent_pushes_leave_the_better_model_champion(candidates, push_shar
     finds @champion moved by the first, and must compare again instead of moving it blindly.
     """
     _push(candidates["poor"], push_shards, model_name)
-    waits, logger = _LockWaits(), logging.getLogger("cityseg.components.push.registry")
+    waits, logger = _LockWaits(), logging.getLogger("cityseg.components.push.lock")
     level = logger.level
     logger.addHandler(waits)
     logger.setLevel(logging.INFO)
@@ -164,7 +165,7 @@ def test_concurrent_pushes_leave_the_better_model_champion(candidates, push_shar
             errors.append(err)
 
     try:
-        with registry.AliasLock(model_name):
+        with AliasLock(model_name):
             threads = [threading.Thread(target=run, args=(c,)) for c in ("good", "perfect")]
             for thread in threads:
                 thread.start()
@@ -188,45 +189,7 @@ def test_concurrent_pushes_leave_the_better_model_champion(candidates, push_shar
     else:  # perfect moved first; good then compared against perfect and was refused
         assert good.attempts == 2 and good.champion_version == perfect.version
         assert registry.aliases(model_name)["previous"] == "1"
-    assert registry.LOCK_TAG not in registry.get_registered_model(model_name).tags
-
-
-def test_alias_lock_admits_one_holder_at_a_time(model_name):
-    registry.ensure_registered_model(model_name)
-    inside, overlaps, entries = [0], [], []
-
-    def worker():
-        for _ in range(2):
-            with registry.AliasLock(model_name):
-                inside[0] += 1
-                overlaps.append(inside[0])
-                time.sleep(0.3)
-                inside[0] -= 1
-                entries.append(1)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert len(entries) == 4 and max(overlaps) == 1
-
-
-def test_expired_lock_is_taken_over_and_a_lost_lock_is_detected(model_name):
-    registry.ensure_registered_model(model_name)
-    client = registry._client()
-    stale = {"owner": "crashed-pod", "nonce": "x", "expires": time.time() - 1}
-    client.set_registered_model_tag(model_name, registry.LOCK_TAG, json.dumps(stale))
-    lock = registry.AliasLock(model_name, timeout_s=20)
-    lock.acquire()
-    lock.check()
-    client.set_registered_model_tag(
-        model_name, registry.LOCK_TAG, json.dumps({**stale, "expires": time.time() + 60})
-    )
-    with pytest.raises(registry.LockLostError):
-        lock.check()
-    lock.release()
-    assert registry.get_registered_model(model_name).tags[registry.LOCK_TAG]  # not ours: left alone
+    assert LOCK_TAG not in registry.get_registered_model(model_name).tags
 
 
 def test_serving_copy_to_gcs_is_a_loadable_saved_model_with_marker(
