@@ -141,6 +141,18 @@ def log_to_run(
         client.log_artifacts(run_id, folder, artifact_path=artifact_path)
 
 
+def read_artifact(run_id: str, artifact_path: str) -> bytes | None:
+    """The bytes of file `artifact_path` of run `run_id`'s artifacts; None when the run has no such file."""
+    import tempfile
+
+    client = mlflow.MlflowClient()
+    folder = artifact_path.rpartition("/")[0] or None
+    if artifact_path not in {info.path for info in client.list_artifacts(run_id, folder)}:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(client.download_artifacts(run_id, artifact_path, tmp)).read_bytes()
+
+
 def logged_model(run_id: str, artifact_path: str = "model") -> tuple[str, str | None]:
     """The (source URI, logged model id) to register for the model a run logged at `artifact_path`.
 

@@ -5,7 +5,14 @@ import statistics
 
 from cityseg.components.compare.core import NO_AUGMENTATION, SweepConfig, recipes
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
-from cityseg.components.compare.stats import PairedDifference, mean_std, paired_difference
+from cityseg.components.compare.stats import (
+    FRAME_STATISTICS,
+    PairedDifference,
+    frame_bootstrap,
+    mean_std,
+    paired_difference,
+)
+from cityseg.components.evaluate.frames import CLEAN as CLEAN_FRAMES
 
 CLEAN, ROBUST = "mean_dice", "corrupt_mean_iou"
 
@@ -63,9 +70,40 @@ def summarize(results: list[ConfigResult], sweep: SweepConfig) -> list[Summary]:
     return [Summary(recipe, tuple(runs), studies.get(recipe, ())) for recipe, runs in grouped.items()]
 
 
+def _frame_stacks(summary: Summary, seed: int, name: str) -> dict | None:
+    """The per-frame confusions of `summary`'s run with `seed` that metric `name` is computed from."""
+    # The run `by_seed` reads the metric from: the last of the seed's runs that has it.
+    run = [run for run in summary.runs if run.seed == seed and metric(run, name) is not None][-1]
+    stacks = run.frame_confusions
+    if stacks is None:
+        return None
+    wanted = {CLEAN_FRAMES} if name == CLEAN else set(stacks) - {CLEAN_FRAMES}
+    return {key: stacks[key] for key in sorted(wanted)} if wanted else None
+
+
+def difference(candidate: Summary, baseline: Summary, name: str) -> PairedDifference | None:
+    """`candidate - baseline` on metric `name`: a t-interval over seeds with two or more shared seeds.
+
+    With exactly one shared seed, a paired bootstrap over the validation frames when both runs
+    logged per-frame confusions that cover the same frames and settings (`stats.frame_bootstrap`);
+    otherwise the one-seed difference without an interval. None when no seed is shared.
+    """
+    a, b = candidate.by_seed(name), baseline.by_seed(name)
+    shared = set(a) & set(b)
+    if len(shared) == 1 and name in FRAME_STATISTICS:
+        seed = next(iter(shared))
+        stacks = _frame_stacks(candidate, seed, name), _frame_stacks(baseline, seed, name)
+        shapes = [None if s is None else {k: v.shape for k, v in s.items()} for s in stacks]
+        if None not in shapes and shapes[0] == shapes[1]:
+            found = frame_bootstrap(*stacks, name, seed)
+            if found is not None:
+                return found
+    return paired_difference(a, b)
+
+
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """`candidate - baseline` on one metric, paired by seed; `difference` is None when no seed is shared."""
+    """`candidate - baseline` on one metric (see `difference`); None when no seed is shared."""
 
     study: str
     candidate: Summary
@@ -81,14 +119,12 @@ def _compare(study: str, pairs, by_recipe: dict, metrics: tuple[str, ...]) -> li
             continue
         for name in metrics:
             a, b = by_recipe[candidate], by_recipe[baseline]
-            comparisons.append(
-                Comparison(study, a, b, name, paired_difference(a.by_seed(name), b.by_seed(name)))
-            )
+            comparisons.append(Comparison(study, a, b, name, difference(a, b, name)))
     return comparisons
 
 
 def comparisons(summaries: list[Summary], sweep: SweepConfig) -> list[Comparison]:
-    """The sweep's comparisons, each paired by seed.
+    """The sweep's comparisons, each paired by seed (by frame with a single seed, see `difference`).
 
     - ladder: each model against the reference model (reference loss and augmentation);
     - loss: each loss against the reference loss (reference model and augmentation);

@@ -4,9 +4,17 @@ Every sentence here is chosen by a comparison's verdict or a measured figure; no
 a technique that the numbers do not support (a difference within noise is never a gain).
 """
 
-from cityseg.components.compare.analysis import CLEAN, ROBUST, Comparison, Summary, best, category_means
+from cityseg.components.compare.analysis import (
+    CLEAN,
+    ROBUST,
+    Comparison,
+    Summary,
+    best,
+    category_means,
+    difference,
+)
 from cityseg.components.compare.core import SweepConfig
-from cityseg.components.compare.stats import GAIN, LOSS, NOISE, ONE_SEED, paired_difference
+from cityseg.components.compare.stats import FRAMES, GAIN, LOSS, NOISE, ONE_SEED
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, metric_key
 
 # The augmentation that imitates each corruption, where the train step has one.
@@ -52,10 +60,10 @@ def recommendation(summaries: list[Summary], front: list[Summary]) -> list[str]:
     for other in sorted(front, key=lambda summary: summary.mean("training_time_s")):
         if other is top or other.mean("training_time_s") >= top.mean("training_time_s"):
             continue
-        difference = paired_difference(other.by_seed(CLEAN), top.by_seed(CLEAN))
-        if difference is not None and difference.verdict == NOISE:
+        gap = difference(other, top, CLEAN)
+        if gap is not None and gap.verdict == NOISE:
             lines.append(
-                f"{other.label} is within noise of it ({difference.describe()}) and trains in "
+                f"{other.label} is within noise of it ({gap.describe()}) and trains in "
                 f"{_fmt(other.mean('training_time_s'), 0)} s: prefer it where training time counts."
             )
             break
@@ -122,8 +130,26 @@ def improvements(summaries: list[Summary], comparisons: list[Comparison], sweep:
             f"{len(capped)} of {len(runs)} runs trained all {sweep.budget.max_epochs} epochs without early "
             f"stopping: they may not have converged; raise the epoch cap (--max-epochs)."
         )
+    steps += _noise_steps(comparisons, sweep)
+    return steps
+
+
+def _noise_steps(comparisons: list[Comparison], sweep: SweepConfig) -> list[str]:
+    """What more seeds would buy: narrower t-intervals, or seed noise that frame bootstraps leave out."""
+    steps = []
+    by_frames = [c for c in comparisons if c.difference is not None and c.difference.method == FRAMES]
+    if by_frames:
+        steps.append(
+            f"{len(by_frames)} of {len(comparisons)} comparisons rest on one seed: their intervals "
+            "(bootstrap over validation frames) leave out seed-to-seed noise, so a gain there may not "
+            "survive another seed; rerun with 3 or more seeds before relying on it."
+        )
     undecided = [
-        c for c in comparisons if c.difference is not None and c.difference.verdict in (NOISE, ONE_SEED)
+        c
+        for c in comparisons
+        if c.difference is not None
+        and c.difference.method != FRAMES
+        and c.difference.verdict in (NOISE, ONE_SEED)
     ]
     if undecided:
         steps.append(

@@ -94,7 +94,7 @@ def note_sections(results: list[ConfigResult], sweep) -> tuple[list[sections.Sec
     return [
         sections.goal(),
         sections.models(summaries),
-        sections.setup(results, sweep),
+        sections.setup(results, sweep, found),
         sections.results_table(summaries),
         sections.per_category(summaries, sweep),
         sections.losses(found),

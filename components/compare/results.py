@@ -2,22 +2,30 @@
 
 Everything the report shows comes from here, so a report can be rebuilt long after the pipeline's
 local files are gone: params and metrics that the train step logs, the evaluate step's `eval_*`
-metrics (with `--corruptions`, its robustness figures too), and the parent run's sweep params.
+metrics (with `--corruptions`, its robustness figures too) and its per-frame confusion matrices
+(`evaluation/frame_confusions.npz`; None for runs evaluated before it existed), and the parent
+run's sweep params.
 """
 
 import dataclasses
+import itertools
 import math
 
 import mlflow
+import numpy as np
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from cityseg.components import tracking
 from cityseg.components.compare.core import PARENT_TAG, Budget, SweepConfig, setting_of
+from cityseg.components.evaluate import frames
+from cityseg.components.evaluate.core import MLFLOW_ARTIFACT_DIR
 from cityseg.components.labels import CATEGORY_NAMES, VOID
 
 # The categories that mean_iou / mean_dice average (void is ignored, Cityscapes convention).
 EVALUATED_CATEGORIES: tuple[str, ...] = tuple(name for c, name in enumerate(CATEGORY_NAMES) if c != VOID)
 ROBUSTNESS_PREFIX = "eval_corrupt_"
+FRAME_CONFUSIONS_ARTIFACT = f"{MLFLOW_ARTIFACT_DIR}/{frames.FRAME_CONFUSIONS}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +52,11 @@ class ConfigResult:
     robustness: dict[str, float] = dataclasses.field(default_factory=dict)
     # Every param the train step logged: the report shows which all runs share and which vary.
     params: dict[str, str] = dataclasses.field(default_factory=dict)
+    # `clean` and `<corruption>_<severity>` -> int64 (frames, 8, 8) in split order
+    # (cityseg.components.evaluate.frames); None when the evaluation did not log them.
+    frame_confusions: dict[str, np.ndarray] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def recipe(self) -> tuple[str, str, str]:
@@ -70,8 +83,17 @@ def _tflite_mb(client: MlflowClient, run: Run) -> float | None:
     return None if size is None else size / 2**20
 
 
-def config_result(client: MlflowClient, run: Run) -> ConfigResult:
-    """Read one child run's params and metrics into a `ConfigResult`."""
+def _frame_confusions(run_id: str) -> dict[str, np.ndarray] | None:
+    data = tracking.read_artifact(run_id, FRAME_CONFUSIONS_ARTIFACT)
+    return None if data is None else frames.from_npz(data, f"run {run_id} {FRAME_CONFUSIONS_ARTIFACT}")
+
+
+def config_result(client: MlflowClient, run: Run, with_frames: bool = True) -> ConfigResult:
+    """Read one child run's params, metrics and (`with_frames`) per-frame confusions into a `ConfigResult`.
+
+    Raises:
+        ValueError: the run's frame_confusions.npz is not one (the message names the run).
+    """
     params, metrics = run.data.params, run.data.metrics
     num_params = metrics.get("num_params")
     epochs = client.get_metric_history(run.info.run_id, "val_mean_dice")
@@ -97,6 +119,7 @@ def config_result(client: MlflowClient, run: Run) -> ConfigResult:
             if key.startswith(ROBUSTNESS_PREFIX) or key in ("eval_relative_robustness", "eval_clean_mean_iou")
         },
         params=dict(params),
+        frame_confusions=_frame_confusions(run.info.run_id) if with_frames else None,
     )
 
 
@@ -138,8 +161,22 @@ def sweep_of(parent: Run) -> SweepConfig:
         ) from err
 
 
+def _one_shared_seed(runs: list[Run]) -> bool:
+    """Whether two configurations share exactly one seed: only such a pair bootstraps over frames."""
+    seeds: dict[tuple, set] = {}
+    for run in runs:
+        params = run.data.params
+        seeds.setdefault((params.get("model"), params.get("loss"), params.get("augment")), set()).add(
+            params.get("seed")
+        )
+    return any(len(a & b) == 1 for a, b in itertools.combinations(seeds.values(), 2))
+
+
 def collect_results(parent_run_id: str) -> list[ConfigResult]:
     """Every child run of the parent, smallest model first, then loss, augmentation and seed.
+
+    The per-frame confusions are read only when two configurations share exactly one seed (the
+    only comparisons that use them), so a sweep of several seeds downloads none.
 
     Raises:
         ValueError: the parent run does not exist or has no child runs.
@@ -154,5 +191,6 @@ def collect_results(parent_run_id: str) -> list[ConfigResult]:
     )
     if not runs:
         raise ValueError(f"parent run {parent_run_id} has no child runs (tag {PARENT_TAG})")
-    results = [config_result(client, run) for run in runs]
+    with_frames = _one_shared_seed(runs)
+    results = [config_result(client, run, with_frames) for run in runs]
     return sorted(results, key=lambda r: (r.num_params or 0, r.model, r.loss, r.augment, r.seed))

@@ -17,6 +17,7 @@ from cityseg.components.compare.analysis import (
 )
 from cityseg.components.compare.core import SweepConfig, augmentation_list
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
+from cityseg.components.compare.stats import interval_methods
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key
 
 
@@ -89,8 +90,8 @@ def models(summaries: list[Summary]) -> Section:
     return Section("models", "2. Models", [Table("models", headers, rows)])
 
 
-def setup(results: list[ConfigResult], sweep: SweepConfig) -> Section:
-    """3. Budget rule, what is varied, what every run shares."""
+def setup(results: list[ConfigResult], sweep: SweepConfig, comparisons: list[Comparison]) -> Section:
+    """3. Budget rule, what is varied, what every run shares, how the intervals were computed."""
     varied = {"model", "loss", "augment", "seed", "epochs", "data_manifest_hash"}
     shared = {}
     for key in sorted({key for run in results for key in run.params} - varied):
@@ -114,6 +115,7 @@ def setup(results: list[ConfigResult], sweep: SweepConfig) -> Section:
             f"Augmentation settings: {'; '.join(settings)}.",
             f"Seeds: {', '.join(map(str, sweep.seeds))}; every configuration runs with each, so "
             "configurations pair by seed (same shuffles and augmentation draws).",
+            f"95% intervals: {interval_methods([c.difference for c in comparisons])}.",
         ]),
         "Varied: model, loss, augmentation and seed. Shared by every run (from the training "
         "pipeline's defaults unless the preset or a flag changed them):",
@@ -147,9 +149,15 @@ def results_table(summaries: list[Summary]) -> Section:
         "epochs",
         "train s",
     ]
+    seeds = {len(summary.runs) for summary in summaries}
+    spread = (
+        "one seed per configuration, so no spread over seeds"
+        if seeds == {1}
+        else "mean ± standard deviation over seeds (a single value where a configuration ran one seed)"
+    )
     return Section("results", "4. Results", [
-        "Validation scores, mean ± standard deviation over seeds; * marks the Pareto front of Dice "
-        "against training time (no other configuration is both better and faster).",
+        f"Validation scores, {spread}; * marks the Pareto front of Dice against training time (no "
+        "other configuration is both better and faster).",
         Table("results", headers, rows),
         Figure("dice_vs_time.png", "Dice against training time", plots.dice_vs_time(summaries, front)),
     ])  # fmt: skip
@@ -214,7 +222,7 @@ def augmentation(comparisons: list[Comparison]) -> Section:
         "robustness gain [95%]",
     ]
     return Section("augmentation", "7. Augmentation gains", [
-        "A gain is claimed only when its 95% interval (Student t on the per-seed differences) "
+        f"A gain is claimed only when its 95% interval ({interval_methods([c.difference for c in ours])}) "
         "excludes 0; otherwise the difference is within noise.",
         Table("augmentation", headers, rows),
         Figure("augmentation.png", "augmentation gains", plots.gains(ours)),

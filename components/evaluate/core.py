@@ -1,10 +1,11 @@
 """Score a model on one split of the shards the way Cityscapes scores it, from one confusion matrix.
 
 The 8x8 confusion matrix is accumulated over every pixel of the split and the scores come from it
-once (`cityseg.components.metrics`), never as an average of per-image or per-batch scores. Images whose size
-differs from the model's input are resized for inference and the predicted category ids are
-scaled back (nearest) to label resolution, so scores are always computed against the labels as
-stored.
+once (`cityseg.components.metrics`), never as an average of per-image or per-batch scores; the
+per-frame matrices it sums are kept too (`frame_confusions.npz`, `cityseg.components.evaluate.frames`).
+Images whose size differs from the model's input are resized for inference and the predicted
+category ids are scaled back (nearest) to label resolution, so scores are always computed against
+the labels as stored.
 """
 
 import dataclasses
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from cityseg.components import metrics, output_folder
 from cityseg.components.defaults import MODEL_CACHE_DIR
-from cityseg.components.evaluate import litert, report
+from cityseg.components.evaluate import frames, litert, report
 from cityseg.components.labels import NUM_CLASSES
 from cityseg.components.modelstore import LoadedModel, is_mlflow_uri, load
 
@@ -40,7 +41,7 @@ class EvaluateConfig:
     Attributes:
         data: shards folder (local or gs://) with manifest.json.
         model: model folder, `.keras` file or MLflow URI (see `cityseg.components.modelstore`).
-        out: folder (local or gs://) for metrics.json, the PNGs and report.html.
+        out: folder (local or gs://) for metrics.json, the PNGs, report.html and frame_confusions.npz.
         split: the split to score.
         batch_size: images per inference call; latency is per image at this batch size.
         samples: triptychs shown in the report (the first images of the split).
@@ -70,9 +71,10 @@ class EvaluateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SplitPredictions:
-    """What one pass over a split leaves: the confusion matrix, timing and the first few examples."""
+    """One pass over a split: the confusion matrix (and per frame), timing and the first few examples."""
 
     confusion: np.ndarray
+    frame_confusions: np.ndarray
     examples: int
     inference_s: float
     images: np.ndarray
@@ -112,7 +114,7 @@ def _predictor(model, label_size: tuple[int, int]):
 def predict_split(
     loaded: LoadedModel, data: str, split: str, batch_size: int = 8, keep: int = 6
 ) -> SplitPredictions:
-    """Run the model over every example of `split` and accumulate one 8x8 confusion matrix.
+    """Run the model over every example of `split`: one 8x8 confusion matrix per frame, and their sum.
 
     Raises:
         ValueError: the shards have no such split, or it is empty.
@@ -128,7 +130,7 @@ def predict_split(
     predict = _predictor(loaded.model, label_size)
     dataset = make_dataset(data, split, batch_size)
 
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    per_frame = []
     kept_images, kept_true, kept_pred = [], [], []
     examples, inference_s = 0, 0.0
     total = math.ceil(splits[split]["examples"] / batch_size)
@@ -137,15 +139,17 @@ def predict_split(
         predicted = predict(images).numpy()
         inference_s += time.perf_counter() - start
         true = masks.numpy()
-        confusion += metrics.confusion_matrix(true, predicted)
+        per_frame.append(frames.frame_confusions(true, predicted))
         examples += len(true)
         if sum(len(x) for x in kept_images) < keep:
             kept_images.append((images.numpy() * 255).round().astype(np.uint8))
             kept_true.append(true.astype(np.uint8))
             kept_pred.append(predicted)
     empty = np.zeros((0, *label_size), dtype=np.uint8)
+    stack = np.concatenate(per_frame) if per_frame else np.zeros((0, NUM_CLASSES, NUM_CLASSES), np.int64)
     return SplitPredictions(
-        confusion=confusion,
+        confusion=stack.sum(axis=0),
+        frame_confusions=stack,
         examples=examples,
         inference_s=inference_s,
         images=np.concatenate(kept_images)[:keep] if kept_images else np.zeros((0, *label_size, 3), np.uint8),
@@ -188,7 +192,7 @@ def _metrics(result: SplitPredictions, split: str) -> dict:
 
 
 def evaluate(config: EvaluateConfig) -> dict:
-    """Score `config.model` on `config.split` and write metrics.json, two PNGs and report.html.
+    """Score `config.model` on `config.split`; write metrics.json, 2 PNGs, report.html, frame_confusions.npz.
 
     metrics.json names the model it scored (`model_sha256` over its weights, `model_ref`,
     `mlflow_run_id`) and the shards (`data_manifest_hash`), so `cityseg push` can check that the
@@ -250,13 +254,17 @@ def _score_and_report(config: EvaluateConfig, loaded: LoadedModel) -> tuple[dict
     scores.update(
         litert.score_exports(loaded.local_dir, config.data, config.split, scores, config.batch_size)
     )
+    stacks = {frames.CLEAN: result.frame_confusions}
     if config.corruptions:
         from cityseg.components.evaluate.corruptions import score_split
 
-        scores.update(score_split(loaded, config.data, config.split, config.batch_size))
+        robust, corrupted = score_split(loaded, config.data, config.split, config.batch_size)
+        scores.update(robust)
+        stacks.update(corrupted)
     files = {
         CONFUSION_PNG: report.confusion_matrix_png(result.confusion),
         PER_CATEGORY_PNG: report.per_category_png(scores),
+        frames.FRAME_CONFUSIONS: frames.to_npz(stacks),
     }
     files[REPORT_HTML] = report.report_html(
         scores,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from cityseg.components import metrics
+from cityseg.components.evaluate import frames
 from cityseg.components.labels import NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,55 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
+def frame_confusions(
+    predict: Callable[[np.ndarray], np.ndarray],
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    names: Iterable[str] = tuple(CORRUPTIONS),
+    seed: int = 0,
+) -> dict[tuple[str, int] | None, np.ndarray]:
+    """Per-frame confusion matrices of `predict` on clean (key None) and corrupted copies of every batch.
+
+    Args: as `robustness`.
+    Returns:
+        None and each (corruption, severity) -> int64 (frames, 8, 8) in batch order.
+    """
+    names = tuple(names)
+    for name in names:
+        _check(name, SEVERITIES[0])
+    settings = [(name, severity) for name in names for severity in SEVERITIES]
+    per_frame: dict = {setting: [] for setting in [None, *settings]}
+    corrupters: dict = {}
+    for batch_images, batch_masks in batches:
+        images, masks = np.asarray(batch_images), np.asarray(batch_masks)
+        per_frame[None].append(frames.frame_confusions(masks, np.asarray(predict(images))))
+        pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+        for index, setting in enumerate(settings):
+            if setting not in corrupters:
+                corrupters[setting] = corrupter(*setting, width=pixels.shape[2], seed=seed + index)
+            corrupted = corrupters[setting](pixels).astype(np.float32) / 255.0
+            per_frame[setting].append(frames.frame_confusions(masks, np.asarray(predict(corrupted))))
+    empty = np.zeros((0, NUM_CLASSES, NUM_CLASSES), np.int64)
+    return {setting: np.concatenate(stack) if stack else empty for setting, stack in per_frame.items()}
+
+
+def robustness_scores(confusion: dict[tuple[str, int] | None, np.ndarray]) -> dict[str, float | None]:
+    """The robustness figures from one split-wide confusion matrix per setting (None = clean).
+
+    Returns:
+        See `robustness`: the mean over severities per corruption, then the mean over corruptions.
+    """
+    names = tuple(dict.fromkeys(setting[0] for setting in confusion if setting is not None))
+    scores = {"clean_mean_iou": metrics.scores(confusion[None])["mean_iou"]}
+    for name in names:
+        per_severity = [metrics.scores(confusion[(name, s)])["mean_iou"] for s in SEVERITIES]
+        scores.update({metric_key(name, s): value for s, value in zip(SEVERITIES, per_severity, strict=True)})
+        scores[metric_key(name)] = _mean(per_severity)
+    scores["corrupt_mean_iou"] = _mean([scores[metric_key(name)] for name in names])
+    clean, corrupted = scores["clean_mean_iou"], scores["corrupt_mean_iou"]
+    scores["relative_robustness"] = corrupted / clean if clean and corrupted is not None else None
+    return scores
+
+
 def robustness(
     predict: Callable[[np.ndarray], np.ndarray],
     batches: Iterable[tuple[np.ndarray, np.ndarray]],
@@ -132,34 +182,18 @@ def robustness(
         `metric_key(name)` the mean over severities; `corrupt_mean_iou` the mean over corruptions;
         `relative_robustness` = corrupt_mean_iou / clean_mean_iou.
     """
-    names = tuple(names)
-    for name in names:
-        _check(name, SEVERITIES[0])
-    settings = [(name, severity) for name in names for severity in SEVERITIES]
-    confusion = {setting: np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64) for setting in [None, *settings]}
-    corrupters: dict = {}
-    for batch_images, batch_masks in batches:
-        images, masks = np.asarray(batch_images), np.asarray(batch_masks)
-        confusion[None] += metrics.confusion_matrix(masks, np.asarray(predict(images)))
-        pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
-        for index, setting in enumerate(settings):
-            if setting not in corrupters:
-                corrupters[setting] = corrupter(*setting, width=pixels.shape[2], seed=seed + index)
-            corrupted = corrupters[setting](pixels).astype(np.float32) / 255.0
-            confusion[setting] += metrics.confusion_matrix(masks, np.asarray(predict(corrupted)))
-    scores = {"clean_mean_iou": metrics.scores(confusion[None])["mean_iou"]}
-    for name in names:
-        per_severity = [metrics.scores(confusion[(name, s)])["mean_iou"] for s in SEVERITIES]
-        scores.update({metric_key(name, s): value for s, value in zip(SEVERITIES, per_severity, strict=True)})
-        scores[metric_key(name)] = _mean(per_severity)
-    scores["corrupt_mean_iou"] = _mean([scores[metric_key(name)] for name in names])
-    clean, corrupted = scores["clean_mean_iou"], scores["corrupt_mean_iou"]
-    scores["relative_robustness"] = corrupted / clean if clean and corrupted is not None else None
-    return scores
+    per_frame = frame_confusions(predict, batches, names, seed)
+    return robustness_scores({setting: stack.sum(axis=0) for setting, stack in per_frame.items()})
 
 
-def score_split(loaded, data: str, split: str = "val", batch_size: int = 8, seed: int = 0) -> dict:
+def score_split(
+    loaded, data: str, split: str = "val", batch_size: int = 8, seed: int = 0
+) -> tuple[dict, dict[str, np.ndarray]]:
     """`robustness` of a loaded model (see `cityseg.components.modelstore`) on one split of the shards.
+
+    Returns:
+        The robustness figures, and the corrupted per-frame confusions keyed `<corruption>_<severity>`
+        (`cityseg.components.evaluate.frames`).
 
     Raises:
         ValueError: the shards have no such split, or it is empty.
@@ -173,7 +207,10 @@ def score_split(loaded, data: str, split: str = "val", batch_size: int = 8, seed
     predictor = _predictor(loaded.model, (int(manifest["height"]), int(manifest["width"])))
     batches = ((images.numpy(), masks.numpy()) for images, masks in make_dataset(data, split, batch_size))
     log.info("scoring %s under %d corruptions x %d severities", loaded.ref, len(CORRUPTIONS), len(SEVERITIES))
-    return robustness(lambda images: predictor(images).numpy(), batches, seed=seed)
+    per_frame = frame_confusions(lambda images: predictor(images).numpy(), batches, seed=seed)
+    scores = robustness_scores({setting: stack.sum(axis=0) for setting, stack in per_frame.items()})
+    corrupted = {frames.setting_key(*setting): stack for setting, stack in per_frame.items() if setting}
+    return scores, corrupted
 
 
 def format_robustness(scores: dict) -> str:

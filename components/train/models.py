@@ -69,10 +69,20 @@ def _unet_full(inputs, weights):
     return _unet(inputs, (16, 32, 64, 128), 256, batch_norm=True)
 
 
+# keras.applications builds MobileNetV2's batch norm with momentum 0.999, made for ImageNet's long
+# schedules. A run of a few hundred steps then ends with moving statistics still near their
+# initial values, and the model scores in inference mode as if untrained (val Dice 0.07 while the
+# training batches score 0.67). 0.99, Keras's default and the U-Net's, follows within ~100 steps.
+BACKBONE_BN_MOMENTUM = 0.99
+
+
 def _mobilenetv2(inputs, weights):
     backbone = keras.applications.MobileNetV2(
         input_tensor=_normalised(inputs), include_top=False, weights=weights, alpha=1.0
     )
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = BACKBONE_BN_MOMENTUM
     return backbone
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from cityseg.cli import COMMANDS
 from cityseg.components.compare.core import SweepConfig
-from cityseg.components.compare.presets import DEFAULT_PRESET
+from cityseg.components.compare.presets import DEFAULT_PRESET, PRESETS
 from cityseg.components.defaults import OVERRIDES, RECIPE, WORK_DIR, defaults
 from cityseg.components.deploy.core import DeployConfig
 from cityseg.components.evaluate.core import EvaluateConfig
@@ -95,6 +95,8 @@ PIPELINES = {
             "epochs": sweep.budget.max_epochs,
             "early_stopping_patience": sweep.budget.patience,
             "corruptions": sweep.corruptions,
+            # What the local default preset changes for its sweep to fit its machine has its home there.
+            **PRESETS[DEFAULT_PRESET].settings,
         },
     ),
 }

@@ -1,12 +1,16 @@
 """Hand-made sweeps: child runs logged to MLflow the way train and evaluate log them, or built in memory."""
 
+import zlib
 from pathlib import Path
 
 import mlflow
+import numpy as np
 
 from cityseg.components.compare.core import SweepConfig, augmentation_list, start_parent_run
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
+from cityseg.components.evaluate import frames
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key
+from cityseg.components.labels import NUM_CLASSES
 
 SWEEP = SweepConfig(
     models=("unet_mini", "unet"),
@@ -43,8 +47,48 @@ def robustness_metrics(corrupted: float, clean: float) -> dict[str, float]:
     return metrics
 
 
-def log_sweep(experiment_id: str, tmp_path: Path, scores=SCORES, sweep=SWEEP) -> tuple[str, dict]:
-    """A parent run and one child run per configuration and seed; returns the parent id and run ids."""
+FRAMES, PIXELS = 20, 100
+
+
+def frame_stack(correct) -> np.ndarray:
+    """One frame per entry: each of the 7 categories has PIXELS pixels, `correct` of them right.
+
+    The wrong ones go to the next category, so a frame's Dice of every category is correct / PIXELS
+    and its IoU correct / (2 PIXELS - correct); summed over frames, the same with the sums.
+    """
+    stack = np.zeros((len(correct), NUM_CLASSES, NUM_CLASSES), np.int64)
+    for index, right in enumerate(correct):
+        for category in range(1, NUM_CLASSES):
+            stack[index, category, category] = right
+            stack[index, category, category % (NUM_CLASSES - 1) + 1] = PIXELS - right
+    return stack
+
+
+def spread(base: int, key: str) -> list[int]:
+    """FRAMES counts around `base` that sum to exactly FRAMES * base, in a pattern drawn from `key`."""
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    steps = rng.integers(0, 6, FRAMES // 2)
+    return [base + sign * int(step) for step in steps for sign in (1, -1)]
+
+
+def frame_confusions(label: str, dice: float, corrupted: float) -> dict[str, np.ndarray]:
+    """Per-frame confusions: clean sums to mean_dice `dice`, each corrupted one to mean_iou ~ `corrupted`."""
+    stacks = {frames.CLEAN: frame_stack(spread(round(PIXELS * dice), label))}
+    right = round(2 * PIXELS * corrupted / (1 + corrupted))  # IoU right / (2 PIXELS - right) = corrupted
+    for name in CORRUPTIONS:
+        for severity in SEVERITIES:
+            key = frames.setting_key(name, severity)
+            stacks[key] = frame_stack(spread(right, f"{label}/{key}"))
+    return stacks
+
+
+def log_sweep(
+    experiment_id: str, tmp_path: Path, scores=SCORES, sweep=SWEEP, with_frames: bool = False
+) -> tuple[str, dict]:
+    """A parent run and one child run per configuration and seed; returns the parent id and run ids.
+
+    With `with_frames`, each child also logs evaluation/frame_confusions.npz as the evaluate step does.
+    """
     parent_id = start_parent_run(experiment_id, "sweep-fixture", sweep, {"height": 64, "width": 128}, {})
     run_ids = {}
     for (model, loss, augment), per_seed in scores.items():
@@ -77,6 +121,12 @@ def log_sweep(experiment_id: str, tmp_path: Path, scores=SCORES, sweep=SWEEP) ->
                         **robustness_metrics(corrupted, dice - 0.1),
                     }
                 )
+                if with_frames:
+                    npz = tmp_path / run.info.run_id / frames.FRAME_CONFUSIONS
+                    npz.parent.mkdir(parents=True)
+                    label = f"{model}/{loss}/{augment}/{seed}"
+                    npz.write_bytes(frames.to_npz(frame_confusions(label, dice, corrupted)))
+                    mlflow.log_artifact(str(npz), artifact_path="evaluation")
             run_ids[(model, loss, augment, seed)] = run.info.run_id
     return parent_id, run_ids
 
@@ -106,8 +156,8 @@ def result(model: str, loss: str, augment: str, seed: int, dice: float | None, *
     return ConfigResult(**{**values, **fields})
 
 
-def results_of(scores=SCORES) -> list[ConfigResult]:
-    """The SCORES as in-memory results, robustness figures included."""
+def results_of(scores=SCORES, with_frames: bool = False) -> list[ConfigResult]:
+    """The SCORES as in-memory results, robustness figures (and per-frame confusions) included."""
     return [
         result(
             model,
@@ -118,6 +168,9 @@ def results_of(scores=SCORES) -> list[ConfigResult]:
             robustness={
                 k.removeprefix("eval_"): v for k, v in robustness_metrics(corrupted, dice - 0.1).items()
             },
+            frame_confusions=(
+                frame_confusions(f"{model}/{loss}/{augment}/{seed}", dice, corrupted) if with_frames else None
+            ),
         )
         for (model, loss, augment), per_seed in scores.items()
         for seed, (dice, corrupted) in enumerate(per_seed)

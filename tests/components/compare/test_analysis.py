@@ -117,3 +117,45 @@ def test_one_seed_never_claims_a_gain():
     assert {c.difference.verdict for c in found} == {"one seed: no interval"}
     assert found[0].difference.describe() == "+0.100 (one seed: the interval cannot be computed)"
     assert "one seed, so no verdict" in conclusion.findings(found, sweep)[0]
+
+
+def test_one_seed_with_frame_confusions_gets_a_frame_bootstrap():
+    one_seed = {recipe: per_seed[:1] for recipe, per_seed in SCORES.items()}
+    sweep = dataclasses.replace(SWEEP, seeds=(0,))
+    found = comparisons(summarize(results_of(one_seed, with_frames=True), sweep), sweep)
+    assert {(c.difference.method, c.difference.frames, c.difference.seeds) for c in found} == {
+        ("frames", 20, (0,))
+    }
+    caveat = "(1 seed; 95% bootstrap over 20 validation frames: seed-to-seed noise not included)"
+    ladder = found[0].difference
+    assert (found[0].study, found[0].metric) == ("ladder", "mean_dice")
+    assert ladder.mean == pytest.approx(0.80 - 0.70, abs=1e-12)
+    assert ladder.verdict == "gain" and ladder.describe().endswith(f"gain {caveat}")
+    robust = [c for c in found if c.metric == "corrupt_mean_iou"]
+    assert [c.candidate.recipe[2] for c in robust] == ["flip", "noise"]
+    assert all(c.difference.describe().endswith(caveat) for c in found)
+    steps = conclusion.improvements(summarize(results_of(one_seed, with_frames=True), sweep), found, sweep)
+    assert steps[-1] == (
+        "6 of 6 comparisons rest on one seed: their intervals (bootstrap over validation frames) leave out "
+        "seed-to-seed noise, so a gain there may not survive another seed; rerun with 3 or more seeds "
+        "before relying on it."
+    )
+
+
+def test_two_seeds_keep_the_seed_interval_and_a_run_without_frames_has_none():
+    with_frames = comparisons(summarize(results_of(with_frames=True), SWEEP), SWEEP)
+    without = comparisons(summarize(results_of(), SWEEP), SWEEP)
+    assert [c.difference for c in with_frames] == [c.difference for c in without]
+    assert {c.difference.method for c in with_frames} == {"seeds"}
+
+    one_seed = {recipe: per_seed[:1] for recipe, per_seed in SCORES.items()}
+    sweep = dataclasses.replace(SWEEP, seeds=(0,))
+    results = [
+        dataclasses.replace(r, frame_confusions=None) if r.recipe == ("unet_mini", "ce_dice", "none") else r
+        for r in results_of(one_seed, with_frames=True)
+    ]
+    found = comparisons(summarize(results, sweep), sweep)
+    verdicts = {(c.study, c.candidate.recipe[2], c.metric): c.difference.verdict for c in found}
+    assert verdicts[("augmentation", "flip", "mean_dice")] == "one seed: no interval"
+    assert verdicts[("augmentation", "noise", "corrupt_mean_iou")] == "one seed: no interval"
+    assert verdicts[("ladder", "flip", "mean_dice")] == "gain"

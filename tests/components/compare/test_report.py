@@ -1,9 +1,11 @@
 import csv
+import dataclasses
 import html.parser
 import re
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
@@ -12,7 +14,7 @@ from cityseg.cli import main
 from cityseg.components.compare.core import BEST_RUN_TAG, SweepConfig, start_parent_run
 from cityseg.components.compare.report import build_report, report_sweep
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, collect_results, parent_run, sweep_of
-from tests.components.compare.builders import SWEEP, log_sweep
+from tests.components.compare.builders import SCORES, SWEEP, frame_confusions, log_sweep
 
 TITLES = [
     "1. Goal and metric",
@@ -65,6 +67,16 @@ def tables(path: Path) -> dict[str, list[list[str]]]:
 def sweep(mlflow_uri, tmp_path):
     experiment_id = mlflow.create_experiment(f"compare-report-{tmp_path.name}")
     return log_sweep(experiment_id, tmp_path)
+
+
+@pytest.fixture
+def one_seed_sweep(mlflow_uri, tmp_path):
+    """The sweep with seed 0 only, each child run with its evaluation/frame_confusions.npz."""
+    experiment_id = mlflow.create_experiment(f"compare-one-seed-{tmp_path.name}")
+    scores = {recipe: per_seed[:1] for recipe, per_seed in SCORES.items()}
+    return log_sweep(
+        experiment_id, tmp_path, scores, dataclasses.replace(SWEEP, seeds=(0,)), with_frames=True
+    )
 
 
 def test_the_parent_run_records_the_sweep_it_ran(sweep):
@@ -187,3 +199,67 @@ def test_cli_report_refuses_a_run_that_is_not_a_sweep(mlflow_uri):
     assert (
         f"parent run {run.info.run_id} does not record a sweep (params sweep_* and budget_*)" in result.output
     )
+
+
+def test_results_read_the_per_frame_confusions_back_from_mlflow(sweep, one_seed_sweep, tmp_path):
+    assert {result.frame_confusions is None for result in collect_results(sweep[0])} == {True}
+    # Two shared seeds everywhere: no comparison bootstraps over frames, so none is downloaded.
+    two_seeds, _ = log_sweep(
+        mlflow.create_experiment(f"two-{tmp_path.name}"), tmp_path / "two", with_frames=True
+    )
+    assert {result.frame_confusions is None for result in collect_results(two_seeds)} == {True}
+    results = collect_results(one_seed_sweep[0])
+    mini = next(r for r in results if r.label == "unet_mini/ce_dice/flip")
+    expected = frame_confusions("unet_mini/ce_dice/flip/0", 0.70, 0.33)
+    assert mini.frame_confusions.keys() == expected.keys()
+    assert all(np.array_equal(mini.frame_confusions[key], expected[key]) for key in expected)
+
+
+def test_a_broken_frame_confusions_artifact_names_its_run(mlflow_uri, tmp_path):
+    experiment_id = mlflow.create_experiment(f"compare-broken-{tmp_path.name}")
+    scores = {
+        recipe: SCORES[recipe][:1]
+        for recipe in [("unet_mini", "ce_dice", "flip"), ("unet", "ce_dice", "flip")]
+    }
+    parent_id, run_ids = log_sweep(experiment_id, tmp_path, scores)
+    run_id = run_ids[("unet_mini", "ce_dice", "flip", 0)]
+    (tmp_path / "frame_confusions.npz").write_bytes(b"not an npz")
+    MlflowClient().log_artifact(run_id, str(tmp_path / "frame_confusions.npz"), "evaluation")
+    with pytest.raises(ValueError, match=f"run {run_id} evaluation/frame_confusions.npz: not a readable npz"):
+        collect_results(parent_id)
+
+
+def test_a_one_seed_report_states_its_frame_bootstrap(one_seed_sweep, tmp_path):
+    parent_id, _ = one_seed_sweep
+    out = tmp_path / "note" / "report.html"
+    build_report(parent_id, out)
+    page, note = out.read_text(), out.with_suffix(".md").read_text()
+    method = (
+        "with a single seed, a paired bootstrap over the 20 validation frames (2000 resamples, the same "
+        "frames for both configurations), which covers frame-to-frame variation only, not seed-to-seed noise"
+    )
+    assert f"95% intervals: {method}." in note
+    assert f"A gain is claimed only when its 95% interval ({method}) excludes 0" in note
+    assert "Validation scores, one seed per configuration, so no spread over seeds;" in note
+    assert "Student t" not in page and "Student t" not in note
+    caveat = "(1 seed; 95% bootstrap over 20 validation frames: seed-to-seed noise not included)"
+    found = tables(out)
+    assert found["augmentation"][1][3] == f"+0.100 [+0.086, +0.114], gain {caveat}"
+    assert found["losses"][1][3].endswith(caveat)
+    assert (
+        "rest on one seed: their intervals (bootstrap over validation frames) leave out seed-to-seed noise"
+        in note
+    )
+
+
+def test_a_report_of_several_seeds_states_the_seed_interval(sweep, tmp_path):
+    parent_id, _ = sweep
+    build_report(parent_id, tmp_path / "report.html")
+    note = (tmp_path / "report.md").read_text()
+    assert "95% intervals: Student t on the per-seed differences (2 shared seeds)." in note
+    assert (
+        "A gain is claimed only when its 95% interval (Student t on the per-seed differences (2 shared"
+        in note
+    )
+    assert "Validation scores, mean ± standard deviation over seeds" in note
+    assert "bootstrap" not in note

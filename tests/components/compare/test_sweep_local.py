@@ -63,6 +63,11 @@ def test_tiny_sweep_runs_end_to_end_in_kfp_local(sweep, tmp_path):
 
     note = Path(line(output, "markdown")).read_text()
     assert re.findall(r"^## (.*)$", note, re.MULTILINE) == TITLES
+    # One seed: the evaluate step's per-frame confusions give flip against none a frame bootstrap.
+    flip = tables(Path(line(output, "KFP artifact")))["augmentation"][1]
+    caveat = r"\(1 seed; 95% bootstrap over \d+ validation frames: seed-to-seed noise not included\)"
+    assert re.fullmatch(rf"[+-]\d\.\d{{3}} \[[+-]\d\.\d{{3}}, [+-]\d\.\d{{3}}\], .+ {caveat}", flip[3]), flip
+    assert "95% intervals: with a single seed, a paired bootstrap over the" in note
     kfp_report = Path(line(output, "KFP artifact"))
     assert re.findall(r"<h2>(.*?)</h2>", kfp_report.read_text()) == TITLES
     logged = {f.path for f in client.list_artifacts(parent.info.run_id, "report")}

@@ -9,10 +9,14 @@ from cityseg.components.evaluate.corruptions import (
     SEVERITIES,
     blur_length,
     corrupter,
+    frame_confusions,
     metric_key,
     robustness,
+    robustness_scores,
 )
+from cityseg.components.evaluate.frames import from_npz
 from cityseg.components.labels import NUM_CLASSES
+from cityseg.components.metrics import scores as split_scores
 
 FLAT, VEHICLE = 1, 7
 
@@ -139,6 +143,14 @@ def test_robustness_of_an_identity_like_model_on_a_constant_scene():
         "corrupt_mean_iou": 0.75,
         "relative_robustness": 0.75,
     }
+    # Per frame (2 batches of 3): every clean frame is 16 x 64 flat pixels predicted flat, every dark
+    # frame the same pixels predicted vehicle; the sums give the same figures.
+    stacks = frame_confusions(brightness_predictor, constant_scene(), names)
+    assert list(stacks) == [None, *((name, s) for name in names for s in SEVERITIES)]
+    assert {stack.shape for stack in stacks.values()} == {(6, NUM_CLASSES, NUM_CLASSES)}
+    assert (stacks[None][:, FLAT, FLAT] == 16 * 64).all() and stacks[None].sum() == 6 * 16 * 64
+    assert (stacks[("darkness", 2)][:, FLAT, VEHICLE] == 16 * 64).all()
+    assert robustness_scores({setting: stack.sum(axis=0) for setting, stack in stacks.items()}) == scores
 
 
 def test_robustness_averages_severities_then_corruptions():
@@ -185,3 +197,12 @@ def test_cli_evaluate_corruptions_scores_a_hand_built_model_on_a_constant_scene(
     assert scores["corrupt_mean_iou"] == pytest.approx((0 + 1 + 1 + 1 + noise) / 5)
     assert scores["relative_robustness"] == pytest.approx(scores["corrupt_mean_iou"])
     assert "darkness         0.0000 0.0000 0.0000 0.0000" in result.output
+    stacks = from_npz((out / "frame_confusions.npz").read_bytes(), "frame_confusions.npz")
+    assert list(stacks) == ["clean", *(f"{name}_{s}" for name in CORRUPTIONS for s in SEVERITIES)]
+    assert {stack.shape for stack in stacks.values()} == {(4, NUM_CLASSES, NUM_CLASSES)}
+    assert (stacks["darkness_1"][:, 3, 3] == 0).all() and (stacks["fog_3"][:, 3, 3] == 16 * 32).all()
+    for severity in SEVERITIES:
+        summed = stacks[f"gaussian_noise_{severity}"].sum(axis=0)
+        assert split_scores(summed)["mean_iou"] == pytest.approx(
+            scores[metric_key("gaussian_noise", severity)]
+        )

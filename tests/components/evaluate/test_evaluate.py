@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from cityseg.cli import main
 from cityseg.components.evaluate.core import EvaluateConfig, evaluate
+from cityseg.components.evaluate.frames import from_npz
 from cityseg.components.labels import CATEGORY_NAMES, category_colors
 from cityseg.components.metrics import confusion_matrix, scores
 from tests.components.evaluate.builders import (
@@ -83,6 +84,14 @@ def test_scores_come_from_one_confusion_matrix_over_the_split(shards, models, sp
     for key, value in scores(expected_cm).items():
         assert result[key] == pytest.approx(value, abs=1e-12), key
     assert 0.6 < result["mean_dice"] < 0.95
+    # One matrix per frame in split order, across the batch boundaries; they sum to the split's.
+    stacks = from_npz((tmp_path / "frame_confusions.npz").read_bytes(), "frame_confusions.npz")
+    assert list(stacks) == ["clean"] and stacks["clean"].shape == (7, 8, 8)
+    for index in range(7):
+        assert np.array_equal(
+            stacks["clean"][index], confusion_matrix(split["masks"][index], split["good"][index])
+        )
+    assert stacks["clean"].sum(axis=0).tolist() == result["confusion_matrix"]
 
 
 def test_inputs_of_another_size_are_resized_and_scored_at_label_resolution(shards, split, tmp_path):
@@ -96,6 +105,8 @@ def test_inputs_of_another_size_are_resized_and_scored_at_label_resolution(shard
 def test_metrics_are_logged_to_the_models_mlflow_run(shards, mlflow_uri, tmp_path):
     import mlflow
 
+    from cityseg.components import tracking
+
     folder, run_id = logged_model_folder(decoder_model(*SIZE, channel=1), tmp_path / "logged")
     result = evaluate(EvaluateConfig(data=str(shards), model=str(folder), out=str(tmp_path / "eval")))
     assert result["mlflow_run_id"] == run_id
@@ -107,9 +118,14 @@ def test_metrics_are_logged_to_the_models_mlflow_run(shards, mlflow_uri, tmp_pat
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "evaluation")}
     assert logged == {
         "evaluation/confusion_matrix.png",
+        "evaluation/frame_confusions.npz",
         "evaluation/per_category.png",
         "evaluation/report.html",
     }
+    npz = tracking.read_artifact(run_id, "evaluation/frame_confusions.npz")
+    assert npz == (tmp_path / "eval" / "frame_confusions.npz").read_bytes()
+    assert from_npz(npz, run_id)["clean"].sum(axis=0).tolist() == result["confusion_matrix"]
+    assert tracking.read_artifact(run_id, "evaluation/absent.npz") is None
 
 
 def test_unknown_run_and_split_are_reported_clearly(shards, models, mlflow_uri, tmp_path):
@@ -146,6 +162,7 @@ def test_metrics_name_the_model_by_its_weights(shards, models, tmp_path):
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
         ".cityseg-evaluate",
         "confusion_matrix.png",
+        "frame_confusions.npz",
         "metrics.json",
         "per_category.png",
         "report.html",
