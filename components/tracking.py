@@ -198,8 +198,12 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
 
 def log_keras_model(model, sample, name: str = "model") -> None:
     """Log a Keras model to the active run, with the signature of its prediction on `sample`."""
+    import tensorflow as tf
+
     signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
-    mlflow.keras.log_model(model, name=name, signature=signature)
+    # Stated, not inferred: MLflow infers them by loading the model in a subprocess, 8 s a run.
+    requirements = [*mlflow.keras.get_default_pip_requirements(), f"tensorflow=={tf.__version__}"]
+    mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=requirements)
 
 
 def log_files(paths: list[Path], artifact_path: str | None = None) -> None:

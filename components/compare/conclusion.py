@@ -128,7 +128,7 @@ def improvements(summaries: list[Summary], comparisons: list[Comparison], sweep:
     if sweep.budget.patience and capped:
         steps.append(
             f"{len(capped)} of {len(runs)} runs trained all {sweep.budget.max_epochs} epochs without early "
-            f"stopping: they may not have converged; raise the epoch cap (--max-epochs)."
+            f"stopping: they may not have converged; raise the epoch cap (cityseg compare --epochs)."
         )
     steps += _noise_steps(comparisons, sweep)
     return steps

@@ -43,7 +43,7 @@ class Budget:
     """
 
     # The quick preset's budget, which a free 2-core machine fits (README, "cityseg compare").
-    max_epochs: int = 12
+    max_epochs: int = 10
     patience: int = 3
 
     def __post_init__(self):

@@ -23,7 +23,8 @@ def evaluate(
     Args:
         shards: the TFRecord shards.
         model: the trained model folder.
-        evaluation: metrics.json, confusion_matrix.png, per_category.png and report.html.
+        evaluation: metrics.json, confusion_matrix.png, per_category.png, report.html and
+            frame_confusions.npz (one confusion matrix per frame, per corruption and severity).
         metrics: mean_dice, mean_iou, per-category IoU/Dice, pixel accuracy, latency.
         confusion: the confusion matrix over the 8 categories.
         report: the HTML report with sample predictions.

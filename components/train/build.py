@@ -40,6 +40,29 @@ def build_inputs(config: TrainConfig, size: tuple[int, int]) -> tuple[tf.data.Da
     return train_ds.with_options(options), val_ds.with_options(options)
 
 
+def _cpu_has_bfloat16() -> bool:
+    # Native bfloat16 dot products (AVX512-BF16, AMX); elsewhere bfloat16 is emulated and slower.
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def set_precision(mixed: bool | None) -> str:
+    """Set and return Keras's dtype policy: mixed precision on a GPU (float16) or a bfloat16 CPU.
+
+    `mixed` None chooses: on where the hardware computes the low precision natively; False is
+    float32 everywhere. Weights and the logits stay float32 either way, and the export is float32.
+    """
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    if mixed is None:
+        mixed = gpu or _cpu_has_bfloat16()
+    policy = ("mixed_float16" if gpu else "mixed_bfloat16") if mixed else "float32"
+    keras.mixed_precision.set_dtype_policy(policy)
+    return policy
+
+
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
     """The initial rate, or the cosine schedule over every step of the run."""
     if config.lr_schedule == "cosine":

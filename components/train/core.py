@@ -50,17 +50,6 @@ def _size(config: TrainConfig, manifest: dict) -> tuple[int, int]:
     return config.height or int(manifest["height"]), config.width or int(manifest["width"])
 
 
-def _use_mixed_precision(config: TrainConfig) -> bool:
-    import keras
-    import tensorflow as tf
-
-    mixed = config.mixed_precision
-    if mixed is None:
-        mixed = bool(tf.config.list_physical_devices("GPU"))
-    keras.mixed_precision.set_dtype_policy("mixed_float16" if mixed else "float32")
-    return mixed
-
-
 def _mlflow_params(config: TrainConfig, size, strategy_name: str, replicas: int, manifest: dict) -> dict:
     return {
         "model": config.model,
@@ -206,22 +195,21 @@ def train(config: TrainConfig) -> dict:
 
     import keras
 
-    from cityseg.components.train.build import build_inputs
+    from cityseg.components.train.build import build_inputs, set_precision
     from cityseg.components.train.export import float32_copy, float32_model, weights_sha256
     from cityseg.components.train.loop import wait_for_all_workers
 
-    mixed = _use_mixed_precision(config)
+    precision = set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size < replicas:
         raise ValueError(
             f"batch_size {config.batch_size} is the global batch: give each of {replicas} replicas one"
         )
-    log.info("%s x%d, global batch %d, mixed precision %s", strategy_name, replicas, config.batch_size, mixed)
+    log.info("%s x%d, global batch %d, %s", strategy_name, replicas, config.batch_size, precision)
     datasets = build_inputs(config, size)
-    params = _mlflow_params(
-        dataclasses.replace(config, mixed_precision=mixed), size, strategy_name, replicas, manifest
-    )
+    mixed = dataclasses.replace(config, mixed_precision=precision != "float32")
+    params = _mlflow_params(mixed, size, strategy_name, replicas, manifest) | {"precision": precision}
     with _mlflow_run(config, task, backup, params) as run:
         if backup.done(TRAINED):
             export = float32_model(config.model, *size)

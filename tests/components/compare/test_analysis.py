@@ -102,7 +102,7 @@ def test_improvements_point_at_the_weakest_category_corruption_cap_and_noise(sum
     assert steps[2].startswith("Augmentations that raised corrupted IoU beyond noise: unet_mini/ce_dice/flip")
     assert steps[3] == (
         "10 of 10 runs trained all 3 epochs without early stopping: they may not have converged; "
-        "raise the epoch cap (--max-epochs)."
+        "raise the epoch cap (cityseg compare --epochs)."
     )
     assert steps[4] == (
         "2 of 6 comparisons are within noise or had one seed: more seeds (now 2) would narrow the intervals."

@@ -128,9 +128,9 @@ def test_sweep_params_record_the_sweep_and_its_budget():
         "sweep_seeds": "0,1",
         "sweep_crossed": False,
         "sweep_configs": 5,
-        "budget_max_epochs": 12,
+        "budget_max_epochs": 10,
         "budget_patience": 3,
-        "budget_rule": Budget(12, 3).rule(),
+        "budget_rule": Budget(10, 3).rule(),
     }
 
 

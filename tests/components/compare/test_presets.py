@@ -19,7 +19,7 @@ def test_quick_preset_answers_the_three_questions_in_13_configurations_and_1_see
         ],
     ]
     assert sweep.seeds == (0,)
-    assert sweep.budget == Budget(max_epochs=12, patience=3)
+    assert sweep.budget == Budget(max_epochs=10, patience=3)
     assert len(expand_sweep(sweep)) == 13
     # 64x128 so that it fits 20 minutes; the rest is the training recipe's (its synthetic set,
     # learning rate, batch, weighting).
@@ -65,7 +65,7 @@ def test_preset_params_are_the_pipeline_parameters_a_preset_sets():
         "augment": ["none", "flip", "scale_crop", "color_jitter", "noise", "rotate", "all"],
         "seeds": [0],
         "crossed": False,
-        "epochs": 12,
+        "epochs": 10,
         "early_stopping_patience": 3,
         "corruptions": True,
         "height": 64,

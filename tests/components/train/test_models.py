@@ -7,7 +7,7 @@ import pytest
 from cityseg.components.train.models import MODELS, build_model, model_stride
 
 # Regression values: a change here changes every trained model's size, so it must be deliberate.
-PARAMS = {"unet_mini": 482_152, "unet": 1_945_640, "mobilenetv2_unet": 3_373_576, "deeplabv3plus": 3_198_728}
+PARAMS = {"unet_mini": 482_152, "unet": 1_945_640, "mobilenetv2_unet": 3_373_576, "deeplabv3plus": 3_198_344}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -56,3 +56,17 @@ def test_every_batch_norm_follows_the_data_within_a_short_run(name):
         if isinstance(layer, keras.layers.BatchNormalization)
     }
     assert all(momentum <= 0.99 for momentum in momenta.values()), momenta
+
+
+def test_precision_is_float32_when_off_and_low_precision_where_native():
+    from cityseg.components.train.build import _cpu_has_bfloat16, set_precision
+
+    try:
+        assert set_precision(False) == "float32"
+        assert keras.mixed_precision.dtype_policy().name == "float32"
+        assert set_precision(True) == "mixed_bfloat16"  # no GPU here: bfloat16 on the CPU
+        assert set_precision(None) == ("mixed_bfloat16" if _cpu_has_bfloat16() else "float32")
+        model = build_model("unet_mini", 32, 64)
+        assert model.get_layer("logits").compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")

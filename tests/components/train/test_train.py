@@ -124,6 +124,12 @@ def test_mlflow_run_holds_params_metrics_tags_and_model(trained, mlflow_uri):
     signature = mlflow.models.get_model_info(model_uri).signature
     assert list(signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 32, 64, 3]
     assert list(signature.outputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 32, 64, 8]
+    requirements = Path(mlflow.artifacts.download_artifacts(f"{model_uri}/requirements.txt")).read_text()
+    assert requirements.split() == [
+        f"mlflow=={mlflow.__version__}",
+        f"keras=={keras.__version__}",
+        f"tensorflow=={tf.__version__}",
+    ]
     logged = mlflow.keras.load_model(model_uri)
     local = keras.models.load_model(f"{config.out}/model.keras", compile=False)
     images = np.random.default_rng(1).random((1, 32, 64, 3), dtype=np.float32)
