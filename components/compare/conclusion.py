@@ -28,7 +28,8 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def _score(summary: Summary, name: str = CLEAN) -> str:
     mean, std = summary.stat(name)
     spread = "" if std is None else f" ± {std:.3f}"
-    return f"{_fmt(mean)}{spread} ({len(summary.by_seed(name))} seeds)"
+    seeds = len(summary.by_seed(name))
+    return f"{_fmt(mean)}{spread} ({seeds} seed{'' if seeds == 1 else 's'})"
 
 
 def _by_verdict(comparisons: list[Comparison], name: str) -> dict[str, list[str]]:

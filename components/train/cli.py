@@ -60,7 +60,8 @@ def _augmentations(ctx, param, value: str) -> tuple[str, ...]:
 @click.option(
     "--mixed-precision/--no-mixed-precision",
     default=None,
-    help="float16 compute with float32 weights [default: on when a GPU is present].",
+    help="low-precision compute, float32 weights: float16 on a GPU, bfloat16 on a CPU "
+    "[default: on where the hardware computes it natively].",
 )
 @click.option(
     "--lr",
