@@ -1,4 +1,5 @@
-"""Training benchmarks: input-pipeline overhead, and CPU images/s and parameters per model at 256x512.
+"""Training benchmarks: input-pipeline overhead, CPU images/s and parameters per model at 256x512,
+bfloat16 against float32 on this CPU, and logging the model to MLflow.
 
 The GPU figures (mixed precision at 512x1024) come from `tests/benchmarks/gpu_train.py`, run on a
 lent GPU machine; they are read from gpu_results.json beside this file and reported as they are.
@@ -16,7 +17,7 @@ import tensorflow as tf
 from cityseg.components.dataset import AugmentConfig, make_dataset
 from cityseg.components.train.losses import build_loss
 from cityseg.components.train.models import MODELS, build_model
-from tests.benchmarks.common import Result, machine
+from tests.benchmarks.common import Result, machine, timed
 from tests.components.train.conftest import write_shards
 
 COMMAND = "make bench (tests/benchmarks/bench_train.py)"
@@ -98,6 +99,75 @@ def model_throughput(
     )
 
 
+def _images_per_s(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: int) -> float:
+    model.train_on_batch(x, y)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return len(x) * steps / (time.perf_counter() - start)
+
+
+def cpu_precision(
+    name: str, height: int, width: int, batch: int = 4, steps: int = 25, rounds: int = 2
+) -> Result:
+    """Training images/s under the policy `set_precision` picks here against float32, alternated."""
+    from cityseg.components.train.build import set_precision
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, height, width, 3), dtype=np.float32)
+    y = rng.integers(0, 8, (batch, height, width)).astype(np.int32)
+    auto = set_precision(None)
+    best: dict[str, float] = {}
+    try:
+        # Alternate the two, best of each: other load on the machine hits both alike.
+        for policy in ("float32", auto) * rounds:
+            keras.mixed_precision.set_dtype_policy(policy)
+            rate = _images_per_s(_compiled(name, height, width), x, y, steps)
+            best[policy] = max(best.get(policy, 0.0), rate)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    return Result(
+        name=f"train images/s, {name} at {height}x{width}, {auto} (the default here) on CPU",
+        value=round(best[auto], 2),
+        unit="images/s",
+        baseline_name="float32 (--no-mixed-precision)",
+        baseline_value=round(best["float32"], 2),
+        goal="ratio > 1.0 where the CPU computes bfloat16 natively",
+        command=COMMAND,
+        machine=machine(),
+        detail=f"batch {batch}, {steps} train_on_batch steps after a warm-up, best of {rounds} alternated",
+    )
+
+
+def model_logging(work_dir: Path, rounds: int = 2) -> Result:
+    """Seconds to log a model to MLflow with its requirements stated (the train step) or inferred."""
+    import mlflow
+
+    from cityseg.components import tracking
+
+    mlflow.set_tracking_uri(f"sqlite:///{work_dir / 'mlflow.db'}")
+    model = build_model("unet_mini", 64, 128)
+    sample = np.zeros((1, 64, 128, 3), np.float32)
+    signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
+    stated, inferred = [], []
+    for _ in range(rounds):
+        with mlflow.start_run():
+            stated.append(timed(tracking.log_keras_model, model, sample)[0])
+        with mlflow.start_run():
+            inferred.append(timed(mlflow.keras.log_model, model, name="model", signature=signature)[0])
+    return Result(
+        name="seconds to log the trained model to MLflow (unet_mini), requirements stated",
+        value=round(min(stated), 3),
+        unit="s",
+        baseline_name="mlflow.keras.log_model inferring the requirements (loads the model in a subprocess)",
+        baseline_value=round(min(inferred), 3),
+        goal="ratio < 0.2",
+        command=COMMAND,
+        machine=machine(),
+        detail=f"local sqlite store, best of {rounds} alternated",
+    )
+
+
 def gpu_results() -> list[Result]:
     """The mixed-precision GPU figures recorded by gpu_train.py, with the device they ran on."""
     if not GPU_RESULTS.exists():
@@ -119,7 +189,14 @@ def gpu_results() -> list[Result]:
 def run(work_dir: Path) -> list[Result]:
     """All training benchmarks; about two minutes on a free 2-core machine."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    return [pipeline_overhead(work_dir), *(model_throughput(name) for name in MODELS), *gpu_results()]
+    return [
+        pipeline_overhead(work_dir),
+        *(model_throughput(name) for name in MODELS),
+        cpu_precision("unet_mini", 64, 128),
+        cpu_precision("unet", 96, 192),
+        model_logging(work_dir),
+        *gpu_results(),
+    ]
 
 
 if __name__ == "__main__":
