@@ -24,11 +24,29 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 
     y_pred = np.asarray(y_pred).ravel()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"true and predicted masks differ in size: {y_true.size} vs {y_pred.size} pixels")
+    return frame_confusions(y_true[None], y_pred[None], num_classes)[0]
+
+
+def frame_confusions(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """One confusion matrix per frame of (N, H, W) masks: int64 (N, classes, classes), row = true class.
+
+    One bincount over all frames, each frame's pairs offset by frame * classes^2.
+
+    Raises:
+        ValueError: the shapes differ or a value lies outside 0..num_classes-1.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim < 1:
+        raise ValueError(f"true and predicted masks differ in shape: {y_true.shape} vs {y_pred.shape}")
     for name, values in (("true", y_true), ("predicted", y_pred)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):
             raise ValueError(f"{name} mask has values outside 0..{num_classes - 1}")
-    flat = y_true.astype(np.int64) * num_classes + y_pred.astype(np.int64)
-    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    frames = len(y_true)
+    cells = num_classes * num_classes
+    flat = y_true.reshape(frames, -1).astype(np.int64) * num_classes + y_pred.reshape(frames, -1)
+    flat += np.arange(frames, dtype=np.int64)[:, None] * cells
+    counts = np.bincount(flat.ravel(), minlength=frames * cells)
+    return counts.reshape(frames, num_classes, num_classes)
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

@@ -139,7 +139,7 @@ def predict_split(
         predicted = predict(images).numpy()
         inference_s += time.perf_counter() - start
         true = masks.numpy()
-        per_frame.append(frames.frame_confusions(true, predicted))
+        per_frame.append(metrics.frame_confusions(true, predicted))
         examples += len(true)
         if sum(len(x) for x in kept_images) < keep:
             kept_images.append((images.numpy() * 255).round().astype(np.uint8))

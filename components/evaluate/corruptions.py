@@ -135,13 +135,13 @@ def frame_confusions(
     corrupters: dict = {}
     for batch_images, batch_masks in batches:
         images, masks = np.asarray(batch_images), np.asarray(batch_masks)
-        per_frame[None].append(frames.frame_confusions(masks, np.asarray(predict(images))))
+        per_frame[None].append(metrics.frame_confusions(masks, np.asarray(predict(images))))
         pixels = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
         for index, setting in enumerate(settings):
             if setting not in corrupters:
                 corrupters[setting] = corrupter(*setting, width=pixels.shape[2], seed=seed + index)
             corrupted = corrupters[setting](pixels).astype(np.float32) / 255.0
-            per_frame[setting].append(frames.frame_confusions(masks, np.asarray(predict(corrupted))))
+            per_frame[setting].append(metrics.frame_confusions(masks, np.asarray(predict(corrupted))))
     empty = np.zeros((0, NUM_CLASSES, NUM_CLASSES), np.int64)
     return {setting: np.concatenate(stack) if stack else empty for setting, stack in per_frame.items()}
 

@@ -6,12 +6,11 @@ import pytest
 from cityseg.components.evaluate.frames import (
     CLEAN,
     corruption_of,
-    frame_confusions,
     from_npz,
     setting_key,
     to_npz,
 )
-from cityseg.components.metrics import confusion_matrix
+from cityseg.components.metrics import confusion_matrix, frame_confusions
 
 
 def _npz(**arrays) -> bytes:
