@@ -38,10 +38,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint images/*/Dockerfile
 
-# Records each pushed image's digest in $(DIGESTS); `python -m cityseg.components.images pin` then
+# Records each pushed image's digest in $(DIGESTS); `python -m cityseg.components.container_images pin` then
 # rewrites a compiled pipeline to those digests (README, "Run on GKE").
 images:
-	$(BIN)/python -m cityseg.components.images build --registry $(REGISTRY) --tag $(TAG) --push --digests $(DIGESTS)
+	$(BIN)/python -m cityseg.components.container_images build --registry $(REGISTRY) --tag $(TAG) --push --digests $(DIGESTS)
 
 clean:
 	rm -rf $(VENV) work .pytest_cache

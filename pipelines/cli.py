@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cityseg.components import images, tracking
+from cityseg.components import container_images, tracking
 from cityseg.pipelines.client import ScheduleConfig
 
 # KFP parameter types as the pipelines' InputSpecs name them; lists are given comma-separated.
@@ -137,10 +137,12 @@ def run(work_dir: Path, verbose: bool, **params) -> None:
 
 
 def _registry_options(command):
-    command = click.option("--tag", default=images.DEFAULT_TAG, show_default=True, help="Image tag.")(command)
+    command = click.option(
+        "--tag", default=container_images.DEFAULT_TAG, show_default=True, help="Image tag."
+    )(command)
     return click.option(
         "--registry",
-        default=images.DEFAULT_REGISTRY,
+        default=container_images.DEFAULT_REGISTRY,
         show_default=True,
         help="Registry of the component images.",
     )(command)

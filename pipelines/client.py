@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kfp import compiler
 
-from cityseg.components import images
+from cityseg.components import container_images
 from cityseg.pipelines.steps import Target
 
 PIPELINES = ("training", "compare")
@@ -27,7 +27,9 @@ CRON_NAMES = {
 CRON_ITEM = re.compile(r"^(\*|\?|[0-9A-Z]+(-[0-9A-Z]+)?)(/[0-9]+)?$")
 
 
-def load_pipeline(name: str, registry: str = images.DEFAULT_REGISTRY, tag: str = images.DEFAULT_TAG):
+def load_pipeline(
+    name: str, registry: str = container_images.DEFAULT_REGISTRY, tag: str = container_images.DEFAULT_TAG
+):
     """The cluster pipeline `name` ("training" or "compare") on `registry`/`tag`.
 
     Raises:
@@ -45,7 +47,10 @@ def load_pipeline(name: str, registry: str = images.DEFAULT_REGISTRY, tag: str =
 
 
 def compile_pipeline(
-    name: str, out: str | Path, registry: str = images.DEFAULT_REGISTRY, tag: str = images.DEFAULT_TAG
+    name: str,
+    out: str | Path,
+    registry: str = container_images.DEFAULT_REGISTRY,
+    tag: str = container_images.DEFAULT_TAG,
 ) -> Path:
     """Write the IR YAML of pipeline `name` to `out` (atomically) and return its path."""
     out = Path(out)

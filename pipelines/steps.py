@@ -10,7 +10,7 @@ from typing import Literal, NamedTuple
 
 from kfp import dsl, kubernetes
 
-from cityseg.components import images
+from cityseg.components import container_images
 from cityseg.components.compare import component as compare_component
 from cityseg.components.defaults import defaults
 from cityseg.components.deploy import component as deploy_component
@@ -116,15 +116,17 @@ DEFAULT_CLUSTER = Cluster()
 class Steps:
     """The components of the DAG, on one registry and tag: `steps.train(...)` makes a train task."""
 
-    registry: str = images.DEFAULT_REGISTRY
-    tag: str = images.DEFAULT_TAG
+    registry: str = container_images.DEFAULT_REGISTRY
+    tag: str = container_images.DEFAULT_TAG
     components: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, registry: str = images.DEFAULT_REGISTRY, tag: str = images.DEFAULT_TAG) -> "Steps":
+    def build(
+        cls, registry: str = container_images.DEFAULT_REGISTRY, tag: str = container_images.DEFAULT_TAG
+    ) -> "Steps":
         """Every step's component, rebased onto `registry`/`tag`."""
         rebased = {
-            step: images.rebase(component, image, registry, tag)
+            step: container_images.rebase(component, image, registry, tag)
             for step, (component, image) in COMPONENTS.items()
         }
         return cls(registry, tag, rebased)
@@ -137,7 +139,7 @@ class Steps:
 
     def image(self, step: str) -> str:
         """The image reference that `step` runs in."""
-        return images.image(COMPONENTS[step][1], self.registry, self.tag)
+        return container_images.image(COMPONENTS[step][1], self.registry, self.tag)
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,8 @@ class Target:
     """
 
     platform: Literal["gke", "local"] = "gke"
-    registry: str = images.DEFAULT_REGISTRY
-    tag: str = images.DEFAULT_TAG
+    registry: str = container_images.DEFAULT_REGISTRY
+    tag: str = container_images.DEFAULT_TAG
     cluster: Cluster = DEFAULT_CLUSTER
 
     def wiring(self) -> tuple["Steps", "TaskSettings"]:

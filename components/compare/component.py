@@ -4,10 +4,10 @@ from typing import NamedTuple
 
 from kfp.dsl import HTML, Dataset, Input, Model, Output
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("compare")
+@container_images.component("compare")
 def start_sweep(
     models: list,
     losses: list,
@@ -57,7 +57,7 @@ def start_sweep(
     )
 
 
-@images.component("compare")
+@container_images.component("compare")
 def finish_sweep(
     sweep: list,
     models: Input[list[Model]],

@@ -2,10 +2,10 @@
 
 from typing import NamedTuple
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("deploy")
+@container_images.component("deploy")
 def deploy(
     *,
     blessed: bool,

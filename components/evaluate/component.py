@@ -2,10 +2,10 @@
 
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("evaluate")
+@container_images.component("evaluate")
 def evaluate(
     *,
     shards: Input[Dataset],

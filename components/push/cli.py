@@ -91,7 +91,7 @@ def _aliases(aliases: dict[str, str]) -> str:
 )
 def push(statistics: str | None, **options):
     """Register a model and make it @champion only if it passes the absolute and the change gate."""
-    from cityseg.components.images import DEFAULT_TAG
+    from cityseg.components.container_images import DEFAULT_TAG
     from cityseg.components.lineage.core import lineage_tags
     from cityseg.components.push.core import push as push_model
 

@@ -4,10 +4,10 @@ from typing import NamedTuple
 
 from kfp.dsl import Dataset, Input, Model
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("push")
+@container_images.component("push")
 def push(
     *,
     model: Input[Model],

@@ -2,10 +2,10 @@
 
 from kfp.dsl import Dataset, Output
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("remap")
+@container_images.component("remap")
 def remap(cityscapes: str, fingerprint: str, categories: Output[Dataset], workers: int) -> None:
     """Remap the 34 Cityscapes label ids to the 8 categories (void, flat, ..., vehicle), one PNG per frame.
 

@@ -2,10 +2,10 @@
 
 from kfp.dsl import Dataset, Input, Output
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("shard")
+@container_images.component("shard")
 def shard(
     *,
     cityscapes: str,

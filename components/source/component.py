@@ -2,10 +2,10 @@
 
 from typing import NamedTuple
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("source")
+@container_images.component("source")
 def check_source(data: str) -> NamedTuple("SourceOutputs", [("data", str), ("fingerprint", str)]):
     """Check that a Cityscapes source exists and fingerprint it from its listing; returns both.
 

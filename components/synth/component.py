@@ -4,10 +4,10 @@ from typing import NamedTuple
 
 from kfp.dsl import Dataset, Output
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("synth")
+@container_images.component("synth")
 def synth(
     *,
     cityscapes: Output[Dataset],

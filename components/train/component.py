@@ -2,10 +2,10 @@
 
 from kfp.dsl import Dataset, Input, Model, Output
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("train")
+@container_images.component("train")
 def train(
     *,
     shards: Input[Dataset],

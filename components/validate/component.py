@@ -4,10 +4,10 @@ from typing import NamedTuple
 
 from kfp.dsl import Dataset, Input, Markdown, Output
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 
-@images.component("validate")
+@container_images.component("validate")
 def validate(
     *,
     shards: Input[Dataset],
@@ -60,7 +60,7 @@ def validate(
     return result.retrain, result.outcome, result.champion
 
 
-@images.component("validate")
+@container_images.component("validate")
 def skip_training(
     outcome: str,
 ) -> NamedTuple("PushOutputs", [("blessed", bool), ("version", str), ("aliases", str), ("reason", str)]):

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from cityseg.components import images
+from cityseg.components import container_images
 
 REGISTRY, TAG = "europe-docker.pkg.dev/p/r", "v2"
 STAND_IN = """\
@@ -50,16 +50,16 @@ def docker(tmp_path, monkeypatch):
 def test_build_push_records_the_digest_of_every_pushed_image(tmp_path, docker):
     digests = tmp_path / "digests.json"
     args = ["build", "--registry", REGISTRY, "--tag", TAG, "--push", "--digests", str(digests)]
-    result = CliRunner().invoke(images.main, args)
+    result = CliRunner().invoke(container_images.main, args)
     assert result.exit_code == 0, result.output
-    pushed = [images.image(spec.name, REGISTRY, TAG) for spec in images.IMAGES]
+    pushed = [container_images.image(spec.name, REGISTRY, TAG) for spec in container_images.IMAGES]
     assert [argv[1] for argv in docker() if argv[0] == "push"] == pushed
     assert json.loads(digests.read_text()) == {reference: _digest(reference) for reference in pushed}
     assert f"recorded {len(pushed)} digests in {digests}" in result.output
 
 
 def test_digests_need_push():
-    result = CliRunner().invoke(images.main, ["build", "--digests", "d.json", "--dry-run"])
+    result = CliRunner().invoke(container_images.main, ["build", "--digests", "d.json", "--dry-run"])
     assert result.exit_code == 2
     assert "digests exist only for pushed images: add --push" in result.output
 
@@ -68,12 +68,12 @@ def test_pin_rewrites_whole_references_only(tmp_path):
     serve, train = f"{REGISTRY}/cityseg-serve:{TAG}", f"{REGISTRY}/cityseg-train:{TAG}"
     table = {serve: _digest(serve), train: _digest(train)}
     text = f"image: {serve}\nimage: '{train}'\nother: {serve}-rc1\nx: {REGISTRY}/cityseg-serve:{TAG}0\n"
-    pinned, count = images.pin_text(text, table)
+    pinned, count = container_images.pin_text(text, table)
     assert count == 2
     assert pinned == (
         f"image: {_digest(serve)}\nimage: '{_digest(train)}'\nother: {serve}-rc1\nx: {serve}0\n"
     )
-    assert images.unpinned(pinned + f"image: {REGISTRY}/cityseg-push:{TAG}\n", table) == [
+    assert container_images.unpinned(pinned + f"image: {REGISTRY}/cityseg-push:{TAG}\n", table) == [
         f"{REGISTRY}/cityseg-push:{TAG}"
     ]
 
@@ -87,19 +87,19 @@ def test_a_compiled_pipeline_is_pinned_in_full_or_left_unchanged(tmp_path, docke
     )
     assert result.exit_code == 0, result.output
     compiled = package.read_text()
-    used = images.unpinned(compiled, {f"{REGISTRY}/cityseg-base:{TAG}": ""})
+    used = container_images.unpinned(compiled, {f"{REGISTRY}/cityseg-base:{TAG}": ""})
     assert f"{REGISTRY}/cityseg-train:{TAG}" in used
     digests = tmp_path / "digests.json"
-    images.write_digests(digests, {reference: _digest(reference) for reference in used[1:]})
-    refused = CliRunner().invoke(images.main, ["pin", str(package), "--digests", str(digests)])
+    container_images.write_digests(digests, {reference: _digest(reference) for reference in used[1:]})
+    refused = CliRunner().invoke(container_images.main, ["pin", str(package), "--digests", str(digests)])
     assert refused.exit_code == 1
     assert f"no digest recorded for {used[0]}; left unchanged" in refused.output
     assert package.read_text() == compiled
-    images.write_digests(digests, {used[0]: _digest(used[0])})
-    result = CliRunner().invoke(images.main, ["pin", str(package), "--digests", str(digests)])
+    container_images.write_digests(digests, {used[0]: _digest(used[0])})
+    result = CliRunner().invoke(container_images.main, ["pin", str(package), "--digests", str(digests)])
     assert result.exit_code == 0, result.output
     pinned = package.read_text()
-    assert images.unpinned(pinned, json.loads(digests.read_text())) == []
+    assert container_images.unpinned(pinned, json.loads(digests.read_text())) == []
     assert pinned.count("@sha256:") == compiled.count(f":{TAG}")
     for reference in used:
         assert _digest(reference) in pinned
@@ -117,5 +117,5 @@ def test_bad_digest_files_are_refused_naming_the_entry(tmp_path, table, message)
     path = tmp_path / "digests.json"
     path.write_text(json.dumps(table))
     with pytest.raises(ValueError, match=message) as err:
-        images.load_digests(path)
+        container_images.load_digests(path)
     assert str(path) in str(err.value)

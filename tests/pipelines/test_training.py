@@ -7,7 +7,7 @@ import yaml
 from click.testing import CliRunner
 
 from cityseg.cli import main
-from cityseg.components import images
+from cityseg.components import container_images
 from cityseg.pipelines.client import compile_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def test_components_use_their_own_image_without_pip_installs(gke):
         container = executor["container"]
         # The source check runs in the source step's image, skip-training in validate's.
         step = {"check-source": "source", "skip-training": "validate"}.get(name[5:], name[5:])
-        assert container["image"] == images.image(step), name
+        assert container["image"] == container_images.image(step), name
         assert "pip install" not in " ".join(container["command"]), name
 
 
@@ -131,7 +131,7 @@ def test_every_component_image_has_a_dockerfile(gke):
     used = {executor["container"]["image"] for executor in ir["deploymentSpec"]["executors"].values()}
     for reference in used:
         name = reference.rsplit("/", 1)[1].split(":")[0].removeprefix("cityseg-")
-        assert images.BY_NAME[name].dockerfile.is_file(), reference
+        assert container_images.BY_NAME[name].dockerfile.is_file(), reference
 
 
 def test_pipeline_parameters_have_defaults_and_descriptions(gke):

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cityseg.cli import main
-from cityseg.components import images
+from cityseg.components import container_images
 from cityseg.components.deploy import rollout
 from cityseg.components.deploy.component import deploy as deploy_component
 from cityseg.components.deploy.core import DeployConfig, DeployError, deploy
@@ -286,5 +286,5 @@ def test_the_component_takes_every_parameter_without_a_default_on_the_push_image
         "serving_dir",
         "mlflow_tracking_uri",
     ]
-    assert deploy_component.component_spec.implementation.container.image == images.image("push")
+    assert deploy_component.component_spec.implementation.container.image == container_images.image("push")
     assert list(deploy_component.component_spec.outputs) == ["url", "version", "traffic"]

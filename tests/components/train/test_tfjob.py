@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cityseg.components import images
+from cityseg.components import container_images
 from cityseg.components.train.core import TrainConfig
 from cityseg.components.train.launch import Launch, train_argv, train_model
 from cityseg.components.train.tfjob import TFJobSpec, build_tfjob, job_state
@@ -26,7 +26,7 @@ CONFIG = TrainConfig(
 def _spec(**overrides) -> TFJobSpec:
     fields = {
         "name": "cityseg-train-manual",
-        "image": images.image("train"),
+        "image": container_images.image("train"),
         "command": ["cityseg", *train_argv(CONFIG)],
         "workers": 2,
     }
@@ -42,7 +42,7 @@ def test_tfjob_runs_n_identical_gpu_workers_of_the_train_image():
     assert worker["restartPolicy"] == "ExitCode"
     (container,) = worker["template"]["spec"]["containers"]
     assert container["name"] == "tensorflow"
-    assert container["image"] == "ghcr.io/cityseg/cityseg-train:" + images.DEFAULT_TAG
+    assert container["image"] == "ghcr.io/cityseg/cityseg-train:" + container_images.DEFAULT_TAG
     assert container["command"][:6] == ["cityseg", "train", "--data", CONFIG.data, "--out", CONFIG.out]
     assert container["resources"]["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "2"}
     assert container["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}

@@ -1,4 +1,4 @@
-"""Container images: the one place that names them, and `python -m cityseg.components.images build`.
+"""Container images: the one place that names them, and `python -m cityseg.components.container_images build`.
 
 Every KFP component references `image(step)`, and `make images` builds and pushes exactly those
 names, so the compiled pipeline and the registry never disagree. A shared base image carries the
