@@ -146,6 +146,8 @@ def model_logging(work_dir: Path, rounds: int = 2) -> Result:
     from cityseg.components import tracking
 
     mlflow.set_tracking_uri(f"sqlite:///{work_dir / 'mlflow.db'}")
+    # A sqlite store's default artifact root is ./mlruns in the working directory, the repository.
+    tracking.set_experiment("bench-model-logging", work_dir)
     model = build_model("unet_mini", 64, 128)
     sample = np.zeros((1, 64, 128, 3), np.float32)
     signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
