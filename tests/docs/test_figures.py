@@ -1,4 +1,4 @@
-"""Every figure that README.md and docs/*.md quote is one that BENCHMARKS.md, which `make bench` writes, holds."""
+"""Every figure README.md and docs/*.md quote is one that BENCHMARKS.md (written by `make bench`) holds."""
 
 from pathlib import Path
 
