@@ -25,9 +25,6 @@ MODEL = "unet_mini"
 ROUNDS, PER_ROUND = 3, 4
 CONCURRENT_S, CLIENTS = 20.0, 4
 COMMAND = "python -m tests.benchmarks --only serve"
-# Peak RSS (MiB) of the same bombs on commit 3af92b3, before the fix: a float32 copy of the whole
-# image and no bound on concurrent decodes (idle 789 MiB).
-BEFORE_PEAK_MIB = {1: 2117, 4: 4660}
 
 
 def _street_scene(work: Path) -> np.ndarray:
@@ -161,8 +158,7 @@ def _memory_results(measured: dict[int, tuple[int, int]]) -> list[Result]:
                 goal="ratio <= 1.0 (memory stays under the bound that sizes the pod)",
                 command=COMMAND,
                 machine=machine(),
-                detail=f"idle {idle / 2**20:.0f} MiB, growth {(peak - idle) / 2**20:.0f} MiB; before the fix "
-                f"(commit 3af92b3) the peak was {BEFORE_PEAK_MIB[count]} MiB",
+                detail=f"idle {idle / 2**20:.0f} MiB, growth {(peak - idle) / 2**20:.0f} MiB",
             )
         )
     return results
