@@ -1,6 +1,12 @@
-"""`cityseg train`: argv -> TrainConfig -> core.train, or N local workers running this same command."""
+"""`cityseg train`: argv -> TrainConfig -> core.train, or N local workers running this same command.
+
+This module owns the worker command line: `train_argv` turns a TrainConfig back into this command's
+arguments, which every worker runs, a local process (`launch_local`) or a TFJob pod
+(`cityseg.components.train.launch`).
+"""
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -114,7 +120,6 @@ def train(workers: int, **kwargs) -> None:
     """Train a segmentation model on shards and write the model folder (tracked in MLflow)."""
     from cityseg.components.tracking import TrackingUnavailableError, connect
     from cityseg.components.train.distribute import WorkerFailedError
-    from cityseg.components.train.launch import launch_local
 
     config = TrainConfig(**kwargs)
     try:
@@ -144,3 +149,36 @@ def train(workers: int, **kwargs) -> None:
         f"{info['training_time_s']:.1f} s ({info['train_images_per_s']:.1f} images/s), "
         f"val_mean_dice {dice[-1]:.4f}, model folder {config.out}"
     )
+
+
+def train_argv(config: TrainConfig) -> list[str]:
+    """The `cityseg train ...` arguments for `config`: what every worker, local or TFJob pod, runs.
+
+    Built from the train command's own options, so a new TrainConfig field with a flag travels too.
+    """
+    argv = ["train"]
+    for param in train.params:
+        value = getattr(config, param.name or "", None)
+        if not isinstance(param, click.Option) or value is None:
+            continue
+        flag = param.opts[0]
+        if param.is_flag:
+            argv.append(flag if value else param.secondary_opts[0])
+        elif isinstance(value, tuple):
+            argv += [flag, ",".join(value) or "none"]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def launch_local(config: TrainConfig, workers: int, log_dir: Path) -> None:
+    """Train `config` as `workers` local processes on 127.0.0.1, each with its log in `log_dir`.
+
+    Raises:
+        cityseg.components.train.distribute.WorkerFailedError: a worker failed.
+    """
+    from cityseg.components.train.distribute import launch_local_workers
+
+    # This interpreter, not a `cityseg` script on PATH: the task may run outside the venv's bin.
+    cityseg = [sys.executable, "-c", "from cityseg.cli import main; main()"]
+    launch_local_workers([*cityseg, *train_argv(config)], workers, log_dir)

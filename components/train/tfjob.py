@@ -1,25 +1,19 @@
-"""Multi-worker training on the cluster as a Kubeflow TFJob (kubeflow.org/v1), through the Kubernetes client.
+"""Multi-worker training on the cluster as a Kubeflow TFJob (kubeflow.org/v1): the job object.
 
 The training operator gives every worker pod a `TF_CONFIG`; the pods run the same `cityseg train`
 entry point as a local run, which picks MultiWorkerMirroredStrategy from it. Worker 0 is the chief
-and writes the model. The KFP train task creates the job, streams its conditions, and fails with
-the operator's message when the job fails.
+and writes the model. `tfjob_client` submits the job (and adopts or replaces the one a retried task
+finds) and waits for it.
 """
 
-import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-log = logging.getLogger(__name__)
-
-GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
+GROUP, VERSION = "kubeflow.org", "v1"
 # Exit codes 130/137/143 (signals, e.g. a preempted spot node) are retried, code 1 (a bug) is not.
 RESTART_POLICY = "ExitCode"
 # No Istio sidecar (it keeps a finished worker pod alive); the GCS FUSE sidecar for the checkpoint volume.
 POD_ANNOTATIONS = {"sidecar.istio.io/inject": "false", "gke-gcsfuse/volumes": "true"}
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # Hardened pods (tests/manifests checks every workload): non-root, no privilege escalation, no
 # capabilities, the runtime's seccomp profile and a read-only root filesystem; what training writes
 # outside the checkpoint volume (its work dir, Keras and matplotlib caches, temp files) goes to
@@ -103,10 +97,10 @@ def build_tfjob(spec: TFJobSpec) -> dict:
     """The TFJob object for `spec`.
 
     Raises:
-        ValueError: fewer than two workers (one worker needs no TFJob) or a negative GPU count.
+        ValueError: no workers or a negative GPU count.
     """
-    if spec.workers < 2:
-        raise ValueError(f"a TFJob needs at least 2 workers, got {spec.workers}")
+    if spec.workers < 1:
+        raise ValueError(f"a TFJob needs at least 1 worker, got {spec.workers}")
     if spec.gpus_per_worker < 0:
         raise ValueError(f"gpus_per_worker must be at least 0, got {spec.gpus_per_worker}")
     pod_spec = {
@@ -142,63 +136,3 @@ def build_tfjob(spec: TFJobSpec) -> dict:
             },
         },
     }
-
-
-def job_state(tfjob: dict) -> tuple[str, str]:
-    """(the latest true condition type, its message): Created, Running, Restarting, Succeeded or Failed."""
-    conditions = [c for c in tfjob.get("status", {}).get("conditions", []) if c.get("status") == "True"]
-    if not conditions:
-        return "Pending", "waiting for the training operator"
-    latest = conditions[-1]
-    return latest.get("type", "Unknown"), latest.get("message", "")
-
-
-def current_namespace(default: str = "kubeflow") -> str:
-    """The namespace of the pod this runs in (KFP runs the train task in the profile namespace)."""
-    if SERVICE_ACCOUNT_NAMESPACE.exists():
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
-    return default
-
-
-def run_tfjob(
-    body: dict,
-    api=None,
-    timeout_s: float = 24 * 3600,
-    poll_s: float = 15.0,
-    clock: Callable[[], float] = time.monotonic,
-) -> None:
-    """Create the TFJob, log each change of its state, and return when it succeeds.
-
-    Raises:
-        RuntimeError: the job failed (with the operator's message) or did not finish within `timeout_s`.
-    """
-    if api is None:
-        from kubernetes import client, config
-
-        config.load_incluster_config()
-        api = client.CustomObjectsApi()
-    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-    log.info(
-        "created TFJob %s/%s with %d workers",
-        namespace,
-        name,
-        body["spec"]["tfReplicaSpecs"]["Worker"]["replicas"],
-    )
-    deadline = clock() + timeout_s
-    last = None
-    while clock() < deadline:
-        state, message = job_state(
-            api.get_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name)
-        )
-        if (state, message) != last:
-            log.info("TFJob %s: %s %s", name, state, message)
-            last = (state, message)
-        if state == "Succeeded":
-            return
-        if state == "Failed":
-            raise RuntimeError(
-                f"TFJob {namespace}/{name} failed: {message or 'no message from the operator'}"
-            )
-        time.sleep(poll_s)
-    raise RuntimeError(f"TFJob {namespace}/{name} did not finish within {timeout_s:.0f}s (last state {last})")

@@ -6,9 +6,10 @@ import pytest
 import yaml
 
 from cityseg.components import container_images
-from cityseg.components.train.core import TrainConfig
-from cityseg.components.train.launch import Launch, train_argv, train_model
-from cityseg.components.train.tfjob import TFJobSpec, build_tfjob, job_state
+from cityseg.components.train.cli import train_argv
+from cityseg.components.train.config import TrainConfig
+from cityseg.components.train.launch import Launch, train_model
+from cityseg.components.train.tfjob import TFJobSpec, build_tfjob
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = TrainConfig(
@@ -71,7 +72,7 @@ def test_cpu_workers_ask_for_no_gpu_and_no_gpu_node():
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("workers", 1, "at least 2 workers"), ("gpus_per_worker", -1, "gpus_per_worker")],
+    [("workers", 0, "a TFJob needs at least 1 worker, got 0"), ("gpus_per_worker", -1, "gpus_per_worker")],
 )
 def test_bad_specs_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -83,29 +84,10 @@ def test_the_committed_template_is_what_the_train_step_builds():
     assert template == build_tfjob(_spec())
 
 
-@pytest.mark.parametrize(
-    ("conditions", "state"),
-    [
-        ([], ("Pending", "waiting for the training operator")),
-        ([{"type": "Created", "status": "True", "message": "created"}], ("Created", "created")),
-        (
-            [
-                {"type": "Created", "status": "True"},
-                {"type": "Running", "status": "True", "message": "2 running"},
-            ],
-            ("Running", "2 running"),
-        ),
-        (
-            [
-                {"type": "Running", "status": "False"},
-                {"type": "Failed", "status": "True", "message": "OOMKilled"},
-            ],
-            ("Failed", "OOMKilled"),
-        ),
-    ],
-)
-def test_job_state_is_the_latest_true_condition(conditions, state):
-    assert job_state({"status": {"conditions": conditions}}) == state
+def test_one_worker_is_a_tfjob_too_so_the_launcher_pod_never_trains():
+    worker = build_tfjob(_spec(workers=1))["spec"]["tfReplicaSpecs"]["Worker"]
+    assert worker["replicas"] == 1
+    assert worker["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
 def test_train_argv_round_trips_through_the_train_command():
