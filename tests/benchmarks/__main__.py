@@ -227,6 +227,15 @@ def render(records: list[dict], gpu_path: Path = GPU_RESULTS) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def stale_figures(benchmarks: str, repo: Path = REPO) -> dict[str, list[str]]:
+    """Per document (README.md, docs/*.md), the figures it quotes that the benchmarks text does not hold."""
+    from tests.docs.figures import unbacked
+
+    documents = [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+    stale = {doc.relative_to(repo).as_posix(): unbacked(doc.read_text(), benchmarks) for doc in documents}
+    return {name: figures for name, figures in stale.items() if figures}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the selected modules, keep their records, write BENCHMARKS.md; exit 1 if any module failed."""
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__.splitlines()[0])
@@ -271,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     partial.write_text(render(records))
     partial.replace(args.out)
     log.info("wrote %s (%d areas)", args.out, len(records))
+    for document, figures in stale_figures(args.out.read_text()).items():
+        log.warning("%s quotes figures that %s no longer holds; update them: %s", document, args.out, figures)
     return 1 if failed else 0
 
 

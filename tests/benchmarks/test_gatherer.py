@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tests.benchmarks.__main__ import goal_met, render
+from tests.benchmarks.__main__ import goal_met, render, stale_figures
 from tests.benchmarks.common import Result
 
 
@@ -93,3 +93,11 @@ def test_render_lists_every_area_figure_and_failure(tmp_path):
     ) in text
     assert "| unet | 1234 | float32 | 16 | 512 | 1024 | 100.0 |" in text
     assert "gpu_results" not in render(records, tmp_path / "absent.json")
+
+
+def test_stale_figures_names_each_document_quoting_a_figure_the_benchmarks_lost(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("Four bombs peak at 2,086 MiB.\n")
+    (tmp_path / "docs" / "serving.md").write_text("Four bombs peak at 2,086 MiB, once 1.9 GB.\n")
+    benchmarks = "| peak RSS | 2,086 MiB | 2,786 MiB |\n"
+    assert stale_figures(benchmarks, tmp_path) == {"docs/serving.md": ["1.9 GB"]}
