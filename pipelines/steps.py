@@ -24,6 +24,7 @@ from cityseg.components.source import component as source_component
 from cityseg.components.synth import component as synth_component
 from cityseg.components.train import component as train_component
 from cityseg.components.validate import component as validate_component
+from cityseg.pipelines import pod_security
 
 # Step -> (its KFP component, the image it runs in).
 COMPONENTS = {
@@ -164,24 +165,6 @@ GKE = Target()
 LOCAL = Target(platform="local")
 
 
-def use_credentials(task, cluster: Cluster):
-    """MLflow and GCS credentials from Kubernetes Secrets, never from the pipeline spec."""
-    kubernetes.use_secret_as_env(
-        task, secret_name=cluster.mlflow_secret, secret_key_to_env={"tracking-uri": "MLFLOW_TRACKING_URI"}
-    )
-    # A server without authentication has no username/password keys.
-    kubernetes.use_secret_as_env(
-        task,
-        secret_name=cluster.mlflow_secret,
-        secret_key_to_env={"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"},
-        optional=True,
-    )
-    if cluster.gcs_secret is None:
-        return task
-    kubernetes.use_secret_as_volume(task, secret_name=cluster.gcs_secret, mount_path=cluster.gcs_key_dir)
-    return task.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", f"{cluster.gcs_key_dir}/key.json")
-
-
 def use_gpu(task, cluster: Cluster, count):
     """Schedule the task on the GKE GPU pool with `count` GPUs."""
     task.set_accelerator_type(cluster.accelerator).set_accelerator_limit(count)
@@ -202,9 +185,8 @@ class TaskSettings:
     def __call__(self, task, step: str, *, cache: bool, gpus=None):
         task.set_caching_options(cache)
         if self.on_cluster:
-            cpu, memory = RESOURCES[step]
-            task.set_cpu_request(cpu).set_memory_request(memory)
-            use_credentials(task, self.cluster)
+            pod_security.harden(task, RESOURCES[step])
+            pod_security.use_credentials(task, self.cluster)
             if gpus is not None:
                 use_gpu(task, self.cluster, gpus)
         return task
@@ -254,7 +236,8 @@ def train_and_evaluate(
         parent_run_id=parent_run_id,
         **settings(p, TRAINING_SETTINGS),
     )
-    configure(train_task, "train", cache=False, gpus=p.gpus_per_worker).set_retry(**TRAIN_RETRY)
+    gpus = None if on_volume else p.gpus_per_worker  # a TFJob's workers get the GPUs, its waiting task none
+    configure(train_task, "train", cache=False, gpus=gpus).set_retry(**TRAIN_RETRY)
     if on_volume:
         kubernetes.mount_pvc(
             train_task,

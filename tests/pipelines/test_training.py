@@ -83,23 +83,19 @@ def test_train_retries_and_only_train_does(gke):
     assert [step for step in STEPS if "retryPolicy" in tasks[step]] == ["train"]
 
 
-def test_train_and_evaluate_get_gpus_on_the_gke_pool(gke):
+def test_evaluate_gets_a_gpu_on_the_gke_pool_and_the_tfjob_launcher_none(gke):
     ir, platform = gke
     executors = ir["deploymentSpec"]["executors"]
-    train = executors["exec-train"]["container"]["resources"]
-    assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
-    assert (
-        train["accelerator"]["resourceCount"] == "{{$.inputs.parameters['pipelinechannel--gpus_per_worker']}}"
-    )
+    # train only submits its TFJob and waits: the job's workers ask for the GPUs, the task none.
+    assert "accelerator" not in executors["exec-train"]["container"]["resources"]
     assert executors["exec-evaluate"]["container"]["resources"]["accelerator"]["resourceCount"] == "1"
-    for step in ("train", "evaluate"):
-        assert platform[f"exec-{step}"]["nodeSelector"] == {
-            "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}
-        }
-        assert platform[f"exec-{step}"]["tolerations"] == [
-            {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
-        ]
-    for step in ("remap", "shard", "push"):
+    assert platform["exec-evaluate"]["nodeSelector"] == {
+        "labels": {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    }
+    assert platform["exec-evaluate"]["tolerations"] == [
+        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
+    ]
+    for step in ("remap", "shard", "push", "train"):
         assert "accelerator" not in executors[f"exec-{step}"]["container"]["resources"]
         assert "nodeSelector" not in platform[f"exec-{step}"]
     assert platform["exec-train"]["pvcMount"][0]["mountPath"] == "/mnt/checkpoints"
