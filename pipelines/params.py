@@ -14,14 +14,14 @@ from kfp import dsl
 
 from cityseg.components.compare.presets import DEFAULT_PRESET, preset_params
 from cityseg.components.defaults import defaults
-from cityseg.components.deploy.core import DeployConfig
-from cityseg.components.evaluate.core import EvaluateConfig
-from cityseg.components.push.core import PushConfig
-from cityseg.components.shard.core import ShardConfig
-from cityseg.components.synth.core import SynthConfig
+from cityseg.components.deploy.config import DeployConfig
+from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.push.config import PushConfig
+from cityseg.components.shard.config import ShardConfig
+from cityseg.components.synth.config import SynthConfig
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.launch import Launch
-from cityseg.components.validate.core import ValidateConfig
+from cityseg.components.validate.config import ValidateConfig
 
 # A sweep's parent and child runs get an experiment of their own (see `OVERRIDES`).
 SWEEP_EXPERIMENT = "cityseg-compare"

@@ -14,9 +14,9 @@ from cityseg.components import container_images
 from cityseg.components.compare import component as compare_component
 from cityseg.components.defaults import defaults
 from cityseg.components.deploy import component as deploy_component
-from cityseg.components.deploy.core import DeployConfig
+from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.evaluate import component as evaluate_component
-from cityseg.components.evaluate.core import EvaluateConfig
+from cityseg.components.evaluate.config import EvaluateConfig
 from cityseg.components.push import component as push_component
 from cityseg.components.remap import component as remap_component
 from cityseg.components.shard import component as shard_component

@@ -43,7 +43,7 @@ def _at_least(params: dict, name: str, minimum: float) -> None:
 
 def _check_shared(params: dict) -> None:
     """What both pipelines check the same way: counts, the push gate, and the data source."""
-    from cityseg.components.push.core import PushConfig
+    from cityseg.components.push.config import PushConfig
 
     for name in ("shards", "synthetic_frames"):
         _at_least(params, name, 1)
@@ -69,7 +69,7 @@ def _check_shared(params: dict) -> None:
 
 
 def _check_deploy(params: dict) -> None:
-    from cityseg.components.deploy.core import DeployConfig
+    from cityseg.components.deploy.config import DeployConfig
 
     names = ("canary_traffic_percent", "ready_timeout_s")
     try:
@@ -81,7 +81,7 @@ def _check_deploy(params: dict) -> None:
 
 
 def _check_validation(params: dict) -> None:
-    from cityseg.components.validate.core import ValidateConfig
+    from cityseg.components.validate.config import ValidateConfig
 
     names = ("min_frames", "max_void_share", "drift_metric", "drift_threshold", "drift_policy")
     try:

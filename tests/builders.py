@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 
 from cityseg.components import cityscapes, labels
-from cityseg.components.remap.core import RemapConfig, remap
-from cityseg.components.shard.core import ShardConfig, write_shards
+from cityseg.components.remap.config import RemapConfig
+from cityseg.components.remap.core import remap
+from cityseg.components.shard.config import ShardConfig
+from cityseg.components.shard.core import write_shards
 
 # Category c is drawn in the RGB corner of the unit cube whose bits are c: no blend of two or more
 # corners is a corner, so a pixel that still has a corner colour after interpolation was sampled

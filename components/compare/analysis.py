@@ -3,7 +3,8 @@
 import dataclasses
 import statistics
 
-from cityseg.components.compare.core import NO_AUGMENTATION, SweepConfig, recipes
+from cityseg.components.compare.config import NO_AUGMENTATION, SweepConfig
+from cityseg.components.compare.core import recipes
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
 from cityseg.components.compare.stats import (
     FRAME_STATISTICS,

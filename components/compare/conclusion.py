@@ -13,7 +13,7 @@ from cityseg.components.compare.analysis import (
     category_means,
     difference,
 )
-from cityseg.components.compare.core import SweepConfig
+from cityseg.components.compare.config import SweepConfig
 from cityseg.components.compare.stats import FRAMES, GAIN, LOSS, NOISE, ONE_SEED
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, metric_key
 

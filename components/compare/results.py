@@ -17,7 +17,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from cityseg.components import tracking
-from cityseg.components.compare.core import PARENT_TAG, Budget, SweepConfig, setting_of
+from cityseg.components.compare.config import Budget, SweepConfig
+from cityseg.components.compare.core import PARENT_TAG, setting_of
 from cityseg.components.evaluate import frames
 from cityseg.components.evaluate.core import MLFLOW_ARTIFACT_DIR
 from cityseg.components.labels import CATEGORY_NAMES, VOID

@@ -15,7 +15,8 @@ from cityseg.components.compare.analysis import (
     category_means,
     pareto_front,
 )
-from cityseg.components.compare.core import SweepConfig, augmentation_list
+from cityseg.components.compare.config import SweepConfig
+from cityseg.components.compare.core import augmentation_list
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
 from cityseg.components.compare.stats import interval_methods
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key

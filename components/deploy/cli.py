@@ -3,7 +3,7 @@
 import click
 
 from cityseg.components.defaults import defaults
-from cityseg.components.deploy.core import TARGETS, DeployConfig
+from cityseg.components.deploy.config import TARGETS, DeployConfig
 
 DEFAULTS = defaults(DeployConfig)
 

@@ -37,7 +37,7 @@ def deploy(
         the serving URL, the version, and the traffic split as `revision=percent,...`.
     """
     params = dict(locals())
-    from cityseg.components.deploy.core import DeployConfig
+    from cityseg.components.deploy.config import DeployConfig
     from cityseg.components.deploy.core import deploy as deploy_version
     from cityseg.components.kfp_params import step_config
 

@@ -3,7 +3,7 @@
 import click
 
 from cityseg.components.defaults import defaults
-from cityseg.components.evaluate.core import EvaluateConfig
+from cityseg.components.evaluate.config import EvaluateConfig
 
 DEFAULTS = defaults(EvaluateConfig)
 

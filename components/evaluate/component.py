@@ -36,7 +36,7 @@ def evaluate(
     """
     params = dict(locals())
     from cityseg.components.artifacts import publish_evaluation
-    from cityseg.components.evaluate.core import EvaluateConfig
+    from cityseg.components.evaluate.config import EvaluateConfig
     from cityseg.components.evaluate.core import evaluate as score
     from cityseg.components.kfp_params import step_config
 

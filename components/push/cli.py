@@ -3,7 +3,7 @@
 import click
 
 from cityseg.components.defaults import defaults
-from cityseg.components.push.core import PushConfig
+from cityseg.components.push.config import PushConfig
 
 DEFAULTS = defaults(PushConfig)
 _ERRORS = (ValueError, ConnectionError, TimeoutError)

@@ -47,7 +47,7 @@ def push(
     from cityseg.components.artifacts import push_outputs
     from cityseg.components.kfp_params import step_config
     from cityseg.components.lineage.core import lineage_tags
-    from cityseg.components.push.core import PushConfig
+    from cityseg.components.push.config import PushConfig
     from cityseg.components.push.core import push as push_model
 
     lineage = lineage_tags(statistics.uri, pipeline_name=pipeline_name, pipeline_version=pipeline_version)

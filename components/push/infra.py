@@ -22,30 +22,11 @@ import urllib.request
 import numpy as np
 
 from cityseg.components.labels import NUM_CLASSES
+from cityseg.components.push.config import InfraLimits
 
 log = logging.getLogger(__name__)
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
-
-
-@dataclasses.dataclass(frozen=True)
-class InfraLimits:
-    """What the serving path must achieve (the values come from `PushConfig`)."""
-
-    images: int
-    load_timeout_s: float
-    max_p95_ms: float
-    min_agreement: float
-    request_timeout_s: float = 60.0
-
-    def __post_init__(self):
-        if self.images < 1:
-            raise ValueError(f"infra_images must be at least 1, got {self.images}")
-        for name in ("load_timeout_s", "max_p95_ms", "request_timeout_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"infra_{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.min_agreement <= 1.0:
-            raise ValueError(f"infra_min_agreement must lie in [0, 1], got {self.min_agreement}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +84,7 @@ def running_server(model_ref: str, tracking_uri: str | None, cache_dir: str):
     import uvicorn
 
     from cityseg.components.serve.api import create_app
-    from cityseg.components.serve.core import ServeConfig
+    from cityseg.components.serve.config import ServeConfig
 
     app = create_app(
         ServeConfig(model=model_ref, images=None, tracking_uri=tracking_uri, cache_dir=cache_dir)

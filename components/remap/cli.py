@@ -11,7 +11,7 @@ import click
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes.  [default: one per core]")
 def remap(src: str, out: str, workers: int | None) -> None:
     """Remap label ids to the 8 categories: OUT/{split}/{city}/{stem}_gtFine_categoryIds.png."""
-    from cityseg.components.remap.core import RemapConfig
+    from cityseg.components.remap.config import RemapConfig
     from cityseg.components.remap.core import remap as remap_to_categories
 
     try:

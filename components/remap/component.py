@@ -17,7 +17,7 @@ def remap(cityscapes: str, fingerprint: str, categories: Output[Dataset], worker
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
-    from cityseg.components.remap.core import RemapConfig
+    from cityseg.components.remap.config import RemapConfig
     from cityseg.components.remap.core import remap as remap_to_categories
 
     config = step_config(RemapConfig, params, others=("fingerprint",), out=categories.path)

@@ -8,20 +8,9 @@ import cv2
 import numpy as np
 
 from cityseg.components import cityscapes, labels, output_folder, parallel
+from cityseg.components.remap.config import RemapConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class RemapConfig:
-    """Where the Cityscapes source is, where the category masks go, and how many processes work.
-
-    `workers` None means one per core.
-    """
-
-    cityscapes: str | Path
-    out: str | Path
-    workers: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 
 from cityseg.components.serve import routes_images, routes_metrics, routes_model, routes_prediction, routes_v2
-from cityseg.components.serve.core import ServeConfig
+from cityseg.components.serve.config import ServeConfig
 from cityseg.components.serve.images_index import ImageIndex
 from cityseg.components.serve.model_watcher import ModelWatcher
 from cityseg.components.serve.state import ServeState

@@ -6,7 +6,7 @@ import click
 
 from cityseg.components import storage
 from cityseg.components.modelstore import is_mlflow_uri
-from cityseg.components.serve.core import REQUEST_BYTES_PER_PIXEL, ServeConfig, WebAppConfig
+from cityseg.components.serve.config import REQUEST_BYTES_PER_PIXEL, ServeConfig, WebAppConfig
 
 
 def _check_model(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from fastapi import HTTPException
 
-from cityseg.components.serve.core import ServeConfig
+from cityseg.components.serve.config import ServeConfig
 from cityseg.components.serve.images_index import ImageIndex
 from cityseg.components.serve.model_watcher import ModelWatcher, ServedModel
 from cityseg.components.serve.telemetry import Telemetry

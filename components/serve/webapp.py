@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from cityseg.components.serve.core import WebAppConfig
+from cityseg.components.serve.config import WebAppConfig
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 import click
 
 from cityseg.components.defaults import defaults
-from cityseg.components.shard.core import ShardConfig, write_shards
+from cityseg.components.shard.config import ShardConfig
+from cityseg.components.shard.core import write_shards
 
 DEFAULTS = defaults(ShardConfig)
 

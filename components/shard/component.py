@@ -29,7 +29,8 @@ def shard(
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
-    from cityseg.components.shard.core import ShardConfig, write_shards
+    from cityseg.components.shard.config import ShardConfig
+    from cityseg.components.shard.core import write_shards
 
     config = step_config(
         ShardConfig,

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from cityseg.components import cityscapes, labels, output_folder, parallel, tfrecord
-from cityseg.components.defaults import RECIPE
+from cityseg.components.shard.config import ShardConfig
 
 log = logging.getLogger(__name__)
 
@@ -18,27 +18,6 @@ MANIFEST = "manifest.json"
 # The shard names, in the terms of a TFDS ShardedFileTemplate, so TFDS finds the files we write.
 TFDS_FILENAME_TEMPLATE = "{SPLIT}-{SHARD_X_OF_Y}.{FILEFORMAT}"
 SPLIT_ORDER = ("train", "val", "test")
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardConfig:
-    """Image source, category masks (remap output), output folder, shards per split and stored size.
-
-    `workers` None means one per core.
-    """
-
-    cityscapes: str | Path
-    categories: str | Path
-    out: str | Path
-    shards: int = 4
-    height: int = RECIPE.height
-    width: int = RECIPE.width
-    workers: int | None = None
-
-    def __post_init__(self):
-        for name in ("shards", "height", "width", "workers"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 def shard_name(split: str, index: int, count: int) -> str:

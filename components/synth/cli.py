@@ -6,15 +6,23 @@ import click
 
 from cityseg.components.defaults import defaults
 from cityseg.components.synth import core
+from cityseg.components.synth.config import (
+    MAX_CITIES,
+    MAX_SIDE,
+    MIN_CITIES,
+    MIN_HEIGHT,
+    MIN_WIDTH,
+    SynthConfig,
+)
 
-DEFAULTS = defaults(core.SynthConfig)
+DEFAULTS = defaults(SynthConfig)
 
 
 def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    if not core.MIN_CITIES <= value <= core.MAX_CITIES:
+    if not MIN_CITIES <= value <= MAX_CITIES:
         raise click.BadParameter(
-            f"{value}: train, val and test each need a city of their own, so at least {core.MIN_CITIES}; "
-            f"there are {core.MAX_CITIES} Cityscapes city names, so at most {core.MAX_CITIES}."
+            f"{value}: train, val and test each need a city of their own, so at least {MIN_CITIES}; "
+            f"there are {MAX_CITIES} Cityscapes city names, so at most {MAX_CITIES}."
         )
     return value
 
@@ -27,7 +35,7 @@ def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int
     callback=_check_cities,
     default=DEFAULTS.cities,
     show_default=True,
-    help=f"Number of cities, {core.MIN_CITIES}..{core.MAX_CITIES}; every split gets whole cities.",
+    help=f"Number of cities, {MIN_CITIES}..{MAX_CITIES}; every split gets whole cities.",
 )
 @click.option(
     "--frames-per-city",
@@ -38,14 +46,14 @@ def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int
 )
 @click.option(
     "--height",
-    type=click.IntRange(core.MIN_HEIGHT, core.MAX_SIDE),
+    type=click.IntRange(MIN_HEIGHT, MAX_SIDE),
     default=DEFAULTS.height,
     show_default=True,
     help="Frame height in pixels.",
 )
 @click.option(
     "--width",
-    type=click.IntRange(core.MIN_WIDTH, core.MAX_SIDE),
+    type=click.IntRange(MIN_WIDTH, MAX_SIDE),
     default=DEFAULTS.width,
     show_default=True,
     help="Frame width in pixels.",
@@ -68,7 +76,7 @@ def synth(
     *, out: str, cities: int, frames_per_city: int, height: int, width: int, seed: int, workers: int
 ) -> None:
     """Generate synthetic street scenes in the Cityscapes layout: images, labelIds, colour, polygons."""
-    config = core.SynthConfig(
+    config = SynthConfig(
         out=out,
         cities=cities,
         frames_per_city=frames_per_city,

@@ -34,7 +34,8 @@ def synth(
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
     from cityseg.components.source.core import fingerprint
-    from cityseg.components.synth.core import SynthConfig, generate
+    from cityseg.components.synth.config import SynthConfig
+    from cityseg.components.synth.core import generate
 
     frames_per_city = -(-frames // cities)
     config = step_config(

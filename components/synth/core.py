@@ -10,7 +10,6 @@ byte-identical for a seed whatever the number of workers.
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -20,26 +19,12 @@ import numpy as np
 from tqdm import tqdm
 
 from cityseg.components import labels, output_folder, storage
-from cityseg.components.defaults import RECIPE
+from cityseg.components.synth.config import ALL_CITIES, CITIES, MAX_CITIES, MIN_CITIES, SPLITS, SynthConfig
 from cityseg.components.synth.render import render
 from cityseg.components.synth.scene import build_scene, city_style
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
-# Cityscapes' own cities per split; a synthetic city borrows the name and never changes split.
-CITIES = {
-    "train": (
-        "aachen", "bochum", "bremen", "cologne", "darmstadt", "dusseldorf", "erfurt", "hamburg", "hanover",
-        "jena", "krefeld", "monchengladbach", "strasbourg", "stuttgart", "tubingen", "ulm", "weimar",
-        "zurich",
-    ),
-    "val": ("frankfurt", "lindau", "munster"),
-    "test": ("berlin", "bielefeld", "bonn", "leverkusen", "mainz", "munich"),
-}  # fmt: skip
-ALL_CITIES = tuple(city for split in SPLITS for city in CITIES[split])
-MIN_CITIES, MAX_CITIES = len(SPLITS), len(ALL_CITIES)
-MIN_HEIGHT, MIN_WIDTH, MAX_SIDE = 32, 64, 4096
 # Cityscapes names the annotated frame of each 30-frame snippet 000019.
 ANNOTATED_FRAME = 19
 SUFFIXES = {
@@ -48,37 +33,6 @@ SUFFIXES = {
     "color": "_gtFine_color.png",
     "polygons": "_gtFine_polygons.json",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class SynthConfig:
-    """What to generate: where, how many cities and frames, at what size, from which seed."""
-
-    out: str
-    cities: int = RECIPE.synthetic_cities
-    frames_per_city: int = RECIPE.synthetic_frames_per_city
-    height: int = 256
-    width: int = 512
-    seed: int = 0
-    workers: int = 1
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first field that is out of range."""
-        if not MIN_CITIES <= self.cities <= MAX_CITIES:
-            raise ValueError(
-                f"cities={self.cities}: must be {MIN_CITIES}..{MAX_CITIES}; train, val and test each need "
-                f"a city of their own, and there are {MAX_CITIES} Cityscapes city names"
-            )
-        if self.frames_per_city < 1:
-            raise ValueError(f"frames_per_city={self.frames_per_city}: must be at least 1")
-        if not MIN_HEIGHT <= self.height <= MAX_SIDE:
-            raise ValueError(f"height={self.height}: must be {MIN_HEIGHT}..{MAX_SIDE} pixels")
-        if not MIN_WIDTH <= self.width <= MAX_SIDE:
-            raise ValueError(f"width={self.width}: must be {MIN_WIDTH}..{MAX_SIDE} pixels")
-        if self.seed < 0:
-            raise ValueError(f"seed={self.seed}: must be non-negative")
-        if self.workers < 1:
-            raise ValueError(f"workers={self.workers}: must be at least 1")
 
 
 def split_cities(count: int) -> dict[str, tuple[str, ...]]:

@@ -4,7 +4,7 @@ import dataclasses
 
 import click
 
-from cityseg.components.validate.core import DRIFT_METRICS, DRIFT_POLICIES, ValidateConfig
+from cityseg.components.validate.config import DRIFT_METRICS, DRIFT_POLICIES, ValidateConfig
 
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(ValidateConfig)}
 

@@ -49,7 +49,7 @@ def validate(
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
-    from cityseg.components.validate.core import ValidateConfig
+    from cityseg.components.validate.config import ValidateConfig
     from cityseg.components.validate.core import validate as validate_data
 
     config = step_config(

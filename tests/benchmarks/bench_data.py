@@ -12,9 +12,12 @@ import numpy as np
 from cityseg.components import cityscapes
 from cityseg.components.cityscapes import Source
 from cityseg.components.labels import category_lut
-from cityseg.components.remap.core import RemapConfig, RemapTask, category_mask_name, remap, remap_frame
-from cityseg.components.shard.core import ShardConfig, encode_frame, write_shards
-from cityseg.components.synth.core import SynthConfig, generate
+from cityseg.components.remap.config import RemapConfig
+from cityseg.components.remap.core import RemapTask, category_mask_name, remap, remap_frame
+from cityseg.components.shard.config import ShardConfig
+from cityseg.components.shard.core import encode_frame, write_shards
+from cityseg.components.synth.config import SynthConfig
+from cityseg.components.synth.core import generate
 from tests.benchmarks.common import Result, machine, timed
 
 FULL_SIZE = (1024, 2048)

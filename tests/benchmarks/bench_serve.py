@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg.components.serve.core import ServeConfig
+from cityseg.components.serve.config import ServeConfig
 from tests.benchmarks import serve_clients
 from tests.benchmarks.common import Result, machine
 from tests.conftest import free_port, start_server, stop_server
@@ -29,7 +29,8 @@ COMMAND = "python -m tests.benchmarks --only serve"
 
 def _street_scene(work: Path) -> np.ndarray:
     """One synthetic 256x512 frame as RGB uint8."""
-    from cityseg.components.synth.core import SynthConfig, generate
+    from cityseg.components.synth.config import SynthConfig
+    from cityseg.components.synth.core import generate
 
     generate(SynthConfig(out=str(work / "synth"), cities=3, frames_per_city=1, height=SIZE[0], width=SIZE[1]))
     path = sorted((work / "synth" / "leftImg8bit").rglob("*_leftImg8bit.png"))[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from cityseg.components.synth import core
+from cityseg.components.synth.config import SynthConfig
 from tests.benchmarks.common import Result, machine, timed
 
 HEIGHT, WIDTH = 256, 512
@@ -26,7 +27,7 @@ def _write_pngs(images: list, out: Path) -> None:
 def run(work_dir: Path) -> list[Result]:
     """frames/min of `cityseg synth` on one and two processes, and of the PNG writes alone."""
     out = Path(work_dir) / "synth"
-    config = core.SynthConfig(
+    config = SynthConfig(
         out=str(out), cities=CITIES, frames_per_city=FRAMES_PER_CITY, height=HEIGHT, width=WIDTH, workers=1
     )
     frames = CITIES * FRAMES_PER_CITY

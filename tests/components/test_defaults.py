@@ -12,19 +12,19 @@ import click
 import pytest
 
 from cityseg.cli import COMMANDS
-from cityseg.components.compare.core import SweepConfig
+from cityseg.components.compare.config import SweepConfig
 from cityseg.components.compare.presets import DEFAULT_PRESET, PRESETS
 from cityseg.components.defaults import OVERRIDES, RECIPE, WORK_DIR, defaults
-from cityseg.components.deploy.core import DeployConfig
-from cityseg.components.evaluate.core import EvaluateConfig
-from cityseg.components.push.core import PushConfig
-from cityseg.components.remap.core import RemapConfig
-from cityseg.components.serve.core import ServeConfig, WebAppConfig
-from cityseg.components.shard.core import ShardConfig
-from cityseg.components.synth.core import SynthConfig
+from cityseg.components.deploy.config import DeployConfig
+from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.push.config import PushConfig
+from cityseg.components.remap.config import RemapConfig
+from cityseg.components.serve.config import ServeConfig, WebAppConfig
+from cityseg.components.shard.config import ShardConfig
+from cityseg.components.synth.config import SynthConfig
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.launch import Launch
-from cityseg.components.validate.core import ValidateConfig
+from cityseg.components.validate.config import ValidateConfig
 from cityseg.pipelines.local import pipeline_inputs, sweep_inputs
 
 synth, shard, train, push, launch = (

@@ -21,7 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
 from cityseg.components.source.core import fingerprint
-from cityseg.components.synth.core import SynthConfig, generate
+from cityseg.components.synth.config import SynthConfig
+from cityseg.components.synth.core import generate
 
 log = logging.getLogger(__name__)
 

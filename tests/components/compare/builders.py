@@ -6,7 +6,8 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from cityseg.components.compare.core import SweepConfig, augmentation_list, start_parent_run
+from cityseg.components.compare.config import SweepConfig
+from cityseg.components.compare.core import augmentation_list, start_parent_run
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
 from cityseg.components.evaluate import frames
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key

@@ -4,7 +4,7 @@ import pytest
 
 from cityseg.components.compare import conclusion
 from cityseg.components.compare.analysis import best, comparisons, pareto_front, summarize
-from cityseg.components.compare.core import Budget
+from cityseg.components.compare.config import Budget
 from tests.components.compare.builders import SCORES, SWEEP, results_of
 
 

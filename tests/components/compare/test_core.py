@@ -2,10 +2,8 @@ import dataclasses
 
 import pytest
 
+from cityseg.components.compare.config import ALL_AUGMENTATIONS, Budget, SweepConfig
 from cityseg.components.compare.core import (
-    ALL_AUGMENTATIONS,
-    Budget,
-    SweepConfig,
     augmentation_list,
     check_sweep,
     config_name,

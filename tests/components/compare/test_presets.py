@@ -1,6 +1,7 @@
 import pytest
 
-from cityseg.components.compare.core import Budget, SweepConfig, expand_sweep, recipes
+from cityseg.components.compare.config import Budget, SweepConfig
+from cityseg.components.compare.core import expand_sweep, recipes
 from cityseg.components.compare.presets import PRESETS, preset_params, resolve, sweep_config
 
 LADDER = ["unet_mini", "unet", "mobilenetv2_unet", "deeplabv3plus"]

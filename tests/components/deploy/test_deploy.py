@@ -10,7 +10,8 @@ from cityseg.cli import main
 from cityseg.components import container_images
 from cityseg.components.deploy import rollout
 from cityseg.components.deploy.component import deploy as deploy_component
-from cityseg.components.deploy.core import DeployConfig, DeployError, deploy
+from cityseg.components.deploy.config import DeployConfig
+from cityseg.components.deploy.core import DeployError, deploy
 from cityseg.components.deploy.kube import KubeError
 from tests.components.deploy.conftest import committed_inferenceservice, ready_status
 

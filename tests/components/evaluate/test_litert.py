@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from cityseg.components.evaluate.core import EvaluateConfig, evaluate
+from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.evaluate.core import evaluate
 from cityseg.components.evaluate.litert import TfliteModel, int8_iou_drop, tflite_path
 from cityseg.components.metrics import confusion_matrix, scores
 from cityseg.components.train.export import export_model

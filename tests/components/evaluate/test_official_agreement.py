@@ -7,7 +7,8 @@ import pytest
 from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as official
 from cityscapesscripts.helpers.labels import labels as LABELS
 
-from cityseg.components.evaluate.core import EvaluateConfig, evaluate
+from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.evaluate.core import evaluate
 from cityseg.components.labels import CATEGORY_NAMES, category_lut
 from tests.components.evaluate.builders import (
     blocks,

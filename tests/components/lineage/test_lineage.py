@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from cityseg.cli import main
 from cityseg.components.lineage import core as lineage
-from cityseg.components.validate.core import DataValidationError, ValidateConfig, validate
+from cityseg.components.validate.config import ValidateConfig
+from cityseg.components.validate.core import DataValidationError, validate
 from tests.builders import image_path, label_path, write_png
 from tests.components.validate.conftest import HEIGHT, WIDTH, shard_source
 

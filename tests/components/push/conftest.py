@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from cityseg.components.evaluate.core import EvaluateConfig, evaluate
+from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.evaluate.core import evaluate
 from tests.components.evaluate.builders import decoder_model, graded_split, logged_model_folder, write_shards
 
 CHANNELS = {"perfect": 0, "good": 1, "poor": 2}

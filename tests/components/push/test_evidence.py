@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from cityseg.cli import main
 from cityseg.components.push import registry
-from cityseg.components.push.core import PushConfig, push
+from cityseg.components.push.config import PushConfig
+from cityseg.components.push.core import push
 
 
 def _push(candidate: dict, shards, name: str, metrics: str | None = None):

@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cityseg.components.evaluate.core import EvaluateConfig, evaluate
+from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.evaluate.core import evaluate
 from cityseg.components.modelstore import load
 from cityseg.components.push import registry
-from cityseg.components.push.core import PushConfig, push
+from cityseg.components.push.config import PushConfig
+from cityseg.components.push.core import push
 from cityseg.components.push.evidence import int8_refusal
 from tests.components.evaluate.builders import decoder_model, logged_model_folder, model_folder
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from cityseg.cli import main
 from cityseg.components import storage
 from cityseg.components.push import registry
-from cityseg.components.push.core import PushConfig, gate, push, read_metrics
+from cityseg.components.push.config import PushConfig
+from cityseg.components.push.core import gate, push, read_metrics
 from cityseg.components.push.lock import LOCK_TAG, AliasLock
 from cityseg.components.push.registry import promote, rollback
 

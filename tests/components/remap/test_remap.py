@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from cityseg.cli import main
 from cityseg.components import storage
-from cityseg.components.remap.core import RemapConfig, remap
+from cityseg.components.remap.config import RemapConfig
+from cityseg.components.remap.core import remap
 from tests import builders
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from cityseg.components.labels import category_colors
+from cityseg.components.serve.config import ServeConfig
 from cityseg.components.serve.core import (
     BadImageError,
-    ServeConfig,
     decode_image,
     encode_png,
     image_header,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import requests
 
-from cityseg.components.serve.core import ServeConfig
+from cityseg.components.serve.config import ServeConfig
 from tests.components.serve.conftest import BIN
 from tests.conftest import free_port, start_server, stop_server
 

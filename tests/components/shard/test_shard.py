@@ -11,8 +11,10 @@ from click.testing import CliRunner
 
 from cityseg.cli import main
 from cityseg.components import storage
-from cityseg.components.remap.core import RemapConfig, remap
-from cityseg.components.shard.core import ShardConfig, write_shards
+from cityseg.components.remap.config import RemapConfig
+from cityseg.components.remap.core import remap
+from cityseg.components.shard.config import ShardConfig
+from cityseg.components.shard.core import write_shards
 from tests import builders
 
 RAW_SPEC = {
@@ -256,15 +258,13 @@ def test_cli_writes_shards_and_reports_per_split(data, tmp_path):
 
 def test_synthetic_cityscapes_end_to_end(tmp_path):
     from cityseg.components.dataset import make_dataset
-    from cityseg.components.synth.core import SynthConfig, generate
+    from cityseg.components.synth.config import SynthConfig
+    from cityseg.components.synth.core import generate
 
-    synth = generate(
-        SynthConfig(out=str(tmp_path / "synth"), cities=3, frames_per_city=2, height=64, width=128)
-    )
+    synth = generate(SynthConfig(str(tmp_path / "synth"), cities=3, frames_per_city=2, height=64, width=128))
     summary = remap(RemapConfig(cityscapes=tmp_path / "synth", out=tmp_path / "cats", workers=1))
-    manifest = write_shards(
-        ShardConfig(tmp_path / "synth", tmp_path / "cats", tmp_path / "shards", 2, 64, 128, 1)
-    )
+    shards = ShardConfig(tmp_path / "synth", tmp_path / "cats", tmp_path / "shards", 2, 64, 128, 1)
+    manifest = write_shards(shards)
     assert summary["frames"] == {split: info["frames"] for split, info in synth["splits"].items()}
     for split, info in manifest["splits"].items():
         assert info["examples"] == synth["splits"][split]["frames"]

@@ -14,6 +14,8 @@ from PIL import Image
 from cityseg.components import labels, metrics, storage
 from cityseg.components.synth import core
 from cityseg.components.synth.cli import synth
+from cityseg.components.synth.config import CITIES as CITY_NAMES
+from cityseg.components.synth.config import MAX_CITIES, MIN_CITIES, SPLITS, SynthConfig
 from cityseg.components.synth.render import clip_polygon
 from tests import builders
 
@@ -27,9 +29,9 @@ REQUIRED_LABELS = (
 )  # fmt: skip
 
 
-def _config(out, **overrides) -> core.SynthConfig:
+def _config(out, **overrides) -> SynthConfig:
     fields = {"cities": CITIES, "frames_per_city": FRAMES, "height": HEIGHT, "width": WIDTH, "seed": 0}
-    return core.SynthConfig(out=str(out), **{**fields, **overrides})
+    return SynthConfig(out=str(out), **{**fields, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +77,15 @@ def test_layout_and_names_follow_cityscapes(dataset):
     assert sum(summary["category_share"].values()) == pytest.approx(1.0, abs=1e-3)
 
 
-@pytest.mark.parametrize("count", range(core.MIN_CITIES, core.MAX_CITIES + 1))
+@pytest.mark.parametrize("count", range(MIN_CITIES, MAX_CITIES + 1))
 def test_splits_are_city_disjoint_and_never_empty(count):
     cities = core.split_cities(count)
-    names = [city for split in core.SPLITS for city in cities[split]]
+    names = [city for split in SPLITS for city in cities[split]]
     assert len(names) == len(set(names)) == count
-    assert all(len(cities[split]) >= 1 for split in core.SPLITS)
+    assert all(len(cities[split]) >= 1 for split in SPLITS)
     assert len(cities["train"]) >= max(len(cities["val"]), len(cities["test"]))
-    for split in core.SPLITS:
-        assert set(cities[split]) <= set(core.CITIES[split])
+    for split in SPLITS:
+        assert set(cities[split]) <= set(CITY_NAMES[split])
 
 
 def test_split_sizes_match_cityscapes_at_full_size():
@@ -127,7 +129,7 @@ def test_official_json2labelimg_renders_our_label_and_colour_images(dataset, tmp
 def test_every_category_and_required_label_appears(dataset):
     root, _ = dataset
     seen_labels = set()
-    for split in core.SPLITS:
+    for split in SPLITS:
         ids = np.concatenate(
             [_label_ids(root, s, c, stem).ravel() for s, c, stem in _frames(root) if s == split]
         )

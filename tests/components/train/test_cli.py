@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
-from cityseg.components.train.core import TrainConfig, validate
+from cityseg.components.train.config import TrainConfig
+from cityseg.components.train.core import validate
 from tests.conftest import free_port
 
 

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
-from cityseg.components.train.core import BACKUP_DIR, TrainConfig, train
+from cityseg.components.train.config import TrainConfig
+from cityseg.components.train.core import BACKUP_DIR, train
 from cityseg.components.train.export import STAGING, weights_sha256
 
 pytestmark = pytest.mark.slow

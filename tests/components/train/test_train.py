@@ -12,7 +12,8 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from mlflow.tracking import MlflowClient
 
-from cityseg.components.train.core import TrainConfig, train
+from cityseg.components.train.config import TrainConfig
+from cityseg.components.train.core import train
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from cityseg.components.remap.core import RemapConfig, remap
-from cityseg.components.shard.core import ShardConfig, write_shards
+from cityseg.components.remap.config import RemapConfig
+from cityseg.components.remap.core import remap
+from cityseg.components.shard.config import ShardConfig
+from cityseg.components.shard.core import write_shards
 from tests.builders import write_cityscapes
 
 HEIGHT, WIDTH = 32, 64

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from cityseg.cli import main
 from cityseg.components import labels
 from cityseg.components.validate.checks import distance
-from cityseg.components.validate.core import DataValidationError, ValidateConfig, validate
+from cityseg.components.validate.config import ValidateConfig
+from cityseg.components.validate.core import DataValidationError, validate
 from cityseg.components.validate.statistics import compute_statistics, read_records
 from tests.builders import image_path, label_path, write_png
 from tests.components.validate.conftest import HEIGHT, WIDTH, shard_source

@@ -1,0 +1,27 @@
+"""The shard step's configuration: sources, output folder, shards per split and stored size."""
+
+import dataclasses
+from pathlib import Path
+
+from cityseg.components.defaults import RECIPE
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardConfig:
+    """Image source, category masks (remap output), output folder, shards per split and stored size.
+
+    `workers` None means one per core.
+    """
+
+    cityscapes: str | Path
+    categories: str | Path
+    out: str | Path
+    shards: int = 4
+    height: int = RECIPE.height
+    width: int = RECIPE.width
+    workers: int | None = None
+
+    def __post_init__(self):
+        for name in ("shards", "height", "width", "workers"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -1,0 +1,67 @@
+"""The validate step's configuration: the shards, where the results go, every check's threshold."""
+
+import dataclasses
+
+DRIFT_METRICS = ("js", "linf")
+DRIFT_POLICIES = ("warn", "fail")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConfig:
+    """What to validate, where the results go, and the thresholds of every check.
+
+    Attributes:
+        shards: the shard folder written by `cityseg shard` (local or gs://).
+        out: folder receiving statistics.json, anomalies.json and statistics.md.
+        fingerprint: the source fingerprint (source or synth step); empty when unknown.
+        min_frames: each of `required_splits` needs at least this many frames.
+        max_void_share: no frame of a labelled split may be more void than this share.
+        min_image_std: an image whose grey levels vary less than this (0..255) is constant.
+        required_splits: splits that must exist, hold every non-void category and pass the void check.
+        drift_metric: `js` (Jensen-Shannon distance) or `linf` (L-infinity) between category shares.
+        drift_threshold: a distance above this to the champion's data is drift.
+        drift_policy: `warn` reports drift and goes on, `fail` stops the run.
+        skip_unchanged: end the run (retrain False) when the fingerprint equals the champion's.
+        registered_model: whose `@champion` to compare with; empty skips drift and the skip check.
+        tracking_uri: MLflow store; None means MLFLOW_TRACKING_URI or the local default.
+        experiment: MLflow experiment of the validation run.
+        kfp_run_id: tagged on the validation run.
+        workers: processes reading shards (None: one per core).
+        markdown_out: a second copy of statistics.md (the KFP Markdown artifact); None for none.
+    """
+
+    shards: str
+    out: str
+    fingerprint: str = ""
+    min_frames: int = 1
+    max_void_share: float = 0.9
+    min_image_std: float = 1.0
+    required_splits: tuple[str, ...] = ("train", "val")
+    drift_metric: str = "js"
+    drift_threshold: float = 0.1
+    drift_policy: str = "warn"
+    skip_unchanged: bool = True
+    registered_model: str = "cityseg"
+    tracking_uri: str | None = None
+    experiment: str = "cityseg"
+    kfp_run_id: str | None = None
+    workers: int | None = 1
+    markdown_out: str | None = None
+
+    def __post_init__(self):
+        if self.min_frames < 1:
+            raise ValueError(f"min_frames must be at least 1, got {self.min_frames}")
+        if not 0.0 < self.max_void_share <= 1.0:
+            raise ValueError(f"max_void_share must lie in (0, 1], got {self.max_void_share}")
+        if self.min_image_std < 0:
+            raise ValueError(f"min_image_std must be at least 0, got {self.min_image_std}")
+        if self.drift_metric not in DRIFT_METRICS:
+            raise ValueError(
+                f"drift_metric must be one of {', '.join(DRIFT_METRICS)}, got {self.drift_metric!r}"
+            )
+        if self.drift_policy not in DRIFT_POLICIES:
+            raise ValueError(
+                f"drift_policy must be one of {', '.join(DRIFT_POLICIES)}, got {self.drift_policy!r}"
+            )
+        if self.drift_threshold < 0:
+            raise ValueError(f"drift_threshold must be at least 0, got {self.drift_threshold}")
