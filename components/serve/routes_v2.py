@@ -6,6 +6,7 @@ every HTTPException under /v2 into that form).
 
 import importlib.metadata
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -72,26 +73,35 @@ def _model(state: ServeState, name: str, version: str | None = None) -> ServedMo
     return model
 
 
-def _infer(state: ServeState, model: ServedModel, body: bytes, header_length: str | None) -> Response:
+def _infer(state: ServeState, model: ServedModel, request: Request) -> Response:
+    """Answer one infer request in a worker thread, reading its body only once admitted.
+
+    A request waiting for its place holds none of its body: the server reads no more than its
+    flow-control window of an unread body, so the memory bound of `ServeState.admit` holds.
+    """
     with state.admit():
+        body = anyio.from_thread.run(request.body)
         try:
-            request = v2_codec.parse_infer_request(body, header_length, state.config.max_pixels)
+            infer = v2_codec.parse_infer_request(
+                body, request.headers.get(v2_codec.HEADER_LENGTH), state.config.max_pixels
+            )
         except v2_codec.ProtocolError as err:
             raise HTTPException(err.status, str(err)) from None
-        image = request.image
+        del body  # the image is decoded: the upload's bytes go before the model runs
+        image = infer.image
         pixels = image.shape[0] * image.shape[1]
         limit = int(state.config.max_probability_megapixels * 1e6)
-        if v2_codec.PROBABILITIES in request.outputs and pixels > limit:
+        if v2_codec.PROBABILITIES in infer.outputs and pixels > limit:
             raise HTTPException(
                 400, f"'probabilities' is given for images up to {limit} pixels, not {pixels}"
             )
         tensors = {}
-        if v2_codec.MASK in request.outputs:
+        if v2_codec.MASK in infer.outputs:
             tensors[v2_codec.MASK] = state.timed_predict(model, image)[0]
-        if v2_codec.PROBABILITIES in request.outputs:
+        if v2_codec.PROBABILITIES in infer.outputs:
             tensors[v2_codec.PROBABILITIES] = model.probabilities(image)
         body, headers = v2_codec.encode_infer_response(
-            model.name, model.version, request.id, tensors, request.outputs
+            model.name, model.version, infer.id, tensors, infer.outputs
         )
     return Response(body, headers=headers)
 
@@ -160,6 +170,4 @@ def _add_model_routes(routes: APIRouter, state: ServeState) -> None:
 
 
 async def _infer_route(state: ServeState, request: Request, model: ServedModel) -> Response:
-    body = await request.body()
-    header_length = request.headers.get(v2_codec.HEADER_LENGTH)
-    return await run_in_threadpool(_infer, state, model, body, header_length)
+    return await run_in_threadpool(_infer, state, model, request)
