@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[cpu,serve,dev]"
+	$(BIN)/pip install --quiet -e ".[cpu,serve,dev,beam]"
 	touch $(STAMP)
 
 # Debian's Chromium drives the web-app tests; pip cannot download a browser here.

@@ -3,14 +3,17 @@
 import dataclasses
 from pathlib import Path
 
+from cityseg.components.parallel import RunnerConfig
+
 
 @dataclasses.dataclass(frozen=True)
 class RemapConfig:
     """Where the Cityscapes source is, where the category masks go, and how many processes work.
 
-    `workers` None means one per core.
+    `workers` None means one per core. `runner` names the engine (`local` pool, `beam`, `dataflow`).
     """
 
     cityscapes: str | Path
     out: str | Path
     workers: int | None = None
+    runner: RunnerConfig = dataclasses.field(default_factory=RunnerConfig)

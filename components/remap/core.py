@@ -2,20 +2,20 @@
 
 import dataclasses
 import logging
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from cityseg.components import cityscapes, labels, output_folder, parallel
+from cityseg.components import cityscapes, labels, output_folder, parallel, storage
 from cityseg.components.remap.config import RemapConfig
+from cityseg.components.remap.summary import CategoryPixels
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class RemapTask:
-    """One label file of a source and the category mask file to write for it."""
+    """One label file of a source, and the category mask file (local or gs://) to write for it."""
 
     source: cityscapes.Source
     label: str
@@ -55,8 +55,7 @@ def remap_frame(task: RemapTask) -> np.ndarray:
     ok, png = cv2.imencode(".png", categories, cityscapes.MASK_PNG_PARAMS)
     if not ok:
         raise ValueError(f"{where}: OpenCV could not encode the category mask")
-    Path(task.out_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(task.out_file).write_bytes(png.tobytes())
+    storage.write_bytes(task.out_file, png.tobytes())
     return counts
 
 
@@ -87,19 +86,12 @@ def remap(config: RemapConfig) -> dict:
                 )
                 for frame in frames
             ]
-            counts = list(parallel.map_in_processes(remap_frame, tasks, config.workers, desc="remap"))
-    frames_per_split: dict[str, int] = {}
-    pixels_per_split: dict[str, np.ndarray] = {}
-    for frame, frame_counts in zip(frames, counts, strict=True):
-        frames_per_split[frame.split] = frames_per_split.get(frame.split, 0) + 1
-        pixels_per_split[frame.split] = pixels_per_split.get(frame.split, 0) + frame_counts
-    total = sum(pixels_per_split.values())
-    return {
-        "source": str(config.cityscapes),
-        "out": str(config.out),
-        "frames": frames_per_split,
-        "category_pixels": {split: pixels.tolist() for split, pixels in pixels_per_split.items()},
-        "pixel_share": {
-            name: float(total[i] / max(1, total.sum())) for i, name in enumerate(labels.CATEGORY_NAMES)
-        },
-    }
+            summary = parallel.map_combine(
+                remap_frame,
+                tasks,
+                CategoryPixels(),
+                workers=config.workers,
+                runner=config.runner,
+                desc="remap",
+            )
+    return {"source": str(config.cityscapes), "out": str(config.out), **summary}

@@ -8,6 +8,7 @@ mean and std per channel, sizes).
 """
 
 import dataclasses
+import functools
 import struct
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from cityseg.components import cityscapes, labels, parallel, tfrecord
+from cityseg.components.parallel import RunnerConfig
 
 VOID_HISTOGRAM_BINS = 10
 
@@ -142,10 +144,21 @@ def _split_summary(shards: list[ShardStats]) -> dict:
     }
 
 
+def _summaries(results: list[tuple[tuple[str, str], ShardStats]], splits: tuple[str, ...]):
+    """(statistics per split, every frame's stats) of the shards' stats, given in task order."""
+    by_split: dict[str, list[ShardStats]] = {}
+    for _, result in results:
+        by_split.setdefault(result.split, []).append(result)
+    frames = [frame for _, result in results for frame in result.frames]
+    return {split: _split_summary(by_split.get(split, [])) for split in splits}, frames
+
+
 def compute_statistics(
-    shards_dir: Path, manifest: dict, workers: int | None = 1
+    shards_dir: Path, manifest: dict, workers: int | None = 1, runner: RunnerConfig | None = None
 ) -> tuple[dict, list[FrameStats]]:
     """(statistics per split, every frame's stats) of a local shard folder described by `manifest`.
+
+    `runner` names the engine that reads the shards (None: the local process pool).
 
     Raises:
         ValueError: naming the file, for a missing shard or a record that does not decode.
@@ -160,10 +173,9 @@ def compute_statistics(
             if not path.is_file():
                 raise ValueError(f"{path}: shard listed in {shards_dir}/manifest.json is missing")
             tasks.append((split, str(path)))
-    results = list(parallel.map_in_processes(shard_statistics, tasks, workers, "statistics", unit="shard"))
-    by_split: dict[str, list[ShardStats]] = {}
-    for result in results:
-        by_split.setdefault(result.split, []).append(result)
-    splits = {split: _split_summary(by_split.get(split, [])) for split in manifest["splits"]}
-    frames = [frame for result in results for frame in result.frames]
-    return splits, frames
+    # Per-shard stats are folded by a combiner that sorts them back into task order, so every runner
+    # (local pool, Beam workers in any order) gives the same statistics.
+    combiner = parallel.InTaskOrder(functools.partial(_summaries, splits=tuple(manifest["splits"])))
+    return parallel.map_combine(
+        shard_statistics, tasks, combiner, workers=workers, runner=runner, desc="statistics", unit="shard"
+    )
