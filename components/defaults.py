@@ -31,6 +31,9 @@ class Recipe:
     width: int = 192
     augment: tuple[str, ...] = ("flip",)
     class_weighting: str = "median"
+    # The share of the source's train frames held out as the `select` split, which early stopping,
+    # the LR plateau, int8 calibration and the sweep choose on, so that val judges unseen choices.
+    select_fraction: float = 0.15
     # The synthetic set when no data is given: 6 x 50 = 300 frames, whole cities per split.
     synthetic_cities: int = 6
     synthetic_frames_per_city: int = 50

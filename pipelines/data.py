@@ -45,6 +45,7 @@ def prepare_data(steps: Steps, configure: TaskSettings, p):
         num_shards=p.shards,
         height=p.height,
         width=p.width,
+        select_fraction=p.select_fraction,
     )
     return configure(shard_task, "shard", cache=True), fingerprint
 

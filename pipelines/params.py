@@ -60,6 +60,13 @@ def data_params() -> tuple[Param, ...]:
         ),
         Param("width", int, shard.width, "shard, training and evaluation width (a multiple of the stride)."),
         Param("shards", int, shard.shards, "TFRecord shards per split."),
+        Param(
+            "select_fraction",
+            float,
+            shard.select_fraction,
+            "share of the train frames held out (by frame-id hash) as the select split that models are "
+            "chosen on; val only judges.",
+        ),
         Param("seed", int, train.seed, "seed of the synthetic data and of training."),
     )
 
@@ -73,7 +80,7 @@ def recipe_params() -> tuple[Param, ...]:
             "early_stopping_patience",
             int,
             train.early_stopping_patience,
-            "stop a training when val_mean_dice has not improved for this many epochs; 0: never.",
+            "stop a training when select_mean_dice has not improved for this many epochs; 0: never.",
         ),
         Param("batch_size", int, train.batch_size, "batch size per training replica."),
         Param("learning_rate", float, train.learning_rate, "initial learning rate (cosine decay)."),

@@ -48,6 +48,8 @@ def _check_shared(params: dict) -> None:
     for name in ("shards", "synthetic_frames"):
         _at_least(params, name, 1)
     _at_least(params, "gpus_per_worker", 0)
+    if not 0 <= params["select_fraction"] < 1:
+        raise ParameterError("select_fraction", f"must be in [0, 1), got {params['select_fraction']}")
     try:
         PushConfig(
             model="",

@@ -37,11 +37,35 @@ DEFAULTS = defaults(ShardConfig)
     help="Stored image width.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes.  [default: one per core]")
+@click.option(
+    "--select-fraction",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=DEFAULTS.select_fraction,
+    show_default=True,
+    help="Share of the source's train frames written as the select split (chosen by frame-id hash).",
+)
 def shard(
-    *, src: str, categories: str, out: str, shards: int, height: int, width: int, workers: int | None
+    *,
+    src: str,
+    categories: str,
+    out: str,
+    shards: int,
+    height: int,
+    width: int,
+    workers: int | None,
+    select_fraction: float,
 ) -> None:
     """Write TFRecord shards OUT/{split}-{i:05d}-of-{n:05d}.tfrecord, manifest.json and TFDS metadata."""
-    config = ShardConfig(src, categories, out, shards=shards, height=height, width=width, workers=workers)
+    config = ShardConfig(
+        src,
+        categories,
+        out,
+        shards=shards,
+        height=height,
+        width=width,
+        workers=workers,
+        select_fraction=select_fraction,
+    )
     try:
         manifest = write_shards(config)
     except ValueError as err:

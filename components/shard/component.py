@@ -15,6 +15,7 @@ def shard(
     num_shards: int,
     height: int,
     width: int,
+    select_fraction: float,
 ) -> None:
     """Write TFRecord shards per split (DeepLab keys) with manifest.json and TFDS metadata.
 
@@ -26,6 +27,7 @@ def shard(
         num_shards: shards per split.
         height: stored image height.
         width: stored image width.
+        select_fraction: share of the source's train frames written as the select split.
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cityseg.components import cityscapes, labels, output_folder, parallel, tfrecord
+from cityseg.components import cityscapes, labels, output_folder, parallel, splits, tfrecord
 from cityseg.components.shard.config import ShardConfig
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 # The shard names, in the terms of a TFDS ShardedFileTemplate, so TFDS finds the files we write.
 TFDS_FILENAME_TEMPLATE = "{SPLIT}-{SHARD_X_OF_Y}.{FILEFORMAT}"
-SPLIT_ORDER = ("train", "val", "test")
+SPLIT_ORDER = splits.ORDER
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -171,8 +171,10 @@ def _write_tfds_metadata(out: Path, splits: dict[str, list[_ShardResult]], heigh
 def write_shards(config: ShardConfig) -> dict:
     """Write `out/{split}-{i:05d}-of-{n:05d}.tfrecord`, `out/manifest.json` and TFDS metadata.
 
-    A split with fewer frames than `shards` gets one shard per frame. Shards are written in
-    parallel, read back and checked against what was written before the folder appears.
+    The source's train frames are divided between `train` and `select` by `splits.assign_split`;
+    a split without frames is not written. A split with fewer frames than `shards` gets one shard
+    per frame. Shards are written in parallel, read back and checked against what was written
+    before the folder appears.
 
     Returns:
         The manifest (see the BRIEF contract).
@@ -208,6 +210,11 @@ def write_shards(config: ShardConfig) -> dict:
     return manifest
 
 
+def frame_id(frame: cityscapes.Frame) -> str:
+    """`city/stem`: what a frame is known by, whichever split of the source it lies in."""
+    return f"{frame.city}/{frame.stem}"
+
+
 def _plan(
     source: cityscapes.Source,
     masks: cityscapes.Source,
@@ -217,7 +224,8 @@ def _plan(
 ) -> list[_ShardTask]:
     by_split: dict[str, list[cityscapes.Frame]] = {}
     for frame in frames:
-        by_split.setdefault(frame.split, []).append(frame)
+        split = splits.assign_split(frame.split, frame_id(frame), config.select_fraction)
+        by_split.setdefault(split, []).append(frame)
     tasks = []
     for split in sorted(by_split, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 99, s)):
         ordered = _shuffled(by_split[split])
@@ -274,6 +282,7 @@ def _manifest(
             for split, split_results in by_split.items()
         },
         "source": str(config.cityscapes),
+        "select_fraction": config.select_fraction,
         "label_table_version": labels.label_table_version(),
         "content_hash": content_hash(digests),
     }

@@ -39,7 +39,7 @@ def train(
         model_name: unet_mini, unet, mobilenetv2_unet or deeplabv3plus.
         loss: ce, dice, ce_dice or focal.
         epochs: training epochs (at most, with early stopping).
-        early_stopping_patience: stop when val_mean_dice has not improved for this many epochs; 0 never.
+        early_stopping_patience: stop when select_mean_dice has not improved for this many epochs; 0 never.
         batch_size: the global batch, split between the replicas.
         height: training height.
         width: training width.

@@ -25,7 +25,7 @@ from cityseg.components.synth.config import SynthConfig
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.launch import Launch
 from cityseg.components.validate.config import ValidateConfig
-from cityseg.pipelines.local import pipeline_inputs, sweep_inputs
+from cityseg.pipelines.local import RUNNERS, pipeline_inputs, sweep_inputs
 
 synth, shard, train, push, launch = (
     defaults(SynthConfig),
@@ -46,6 +46,7 @@ SHARED = {
     "height": shard.height,
     "width": shard.width,
     "shards": shard.shards,
+    "select_fraction": shard.select_fraction,
     "seed": train.seed,
     "epochs": train.epochs,
     "early_stopping_patience": train.early_stopping_patience,
@@ -101,7 +102,7 @@ PIPELINES = {
     ),
 }
 # Options of `cityseg run` / `cityseg compare` that are not pipeline parameters -> their home's value.
-OTHER_HOMES = {"work_dir": WORK_DIR, "preset": DEFAULT_PRESET}
+OTHER_HOMES = {"work_dir": WORK_DIR, "preset": DEFAULT_PRESET, "runner": RUNNERS[0]}
 # Step command -> the dataclasses its options come from (an option's name is its field's).
 COMMAND_CONFIGS = {
     "synth": (SynthConfig,),

@@ -24,8 +24,11 @@ TINY = {
     "epochs": 1,
     "batch_size": 4,
     "shards": 2,
+    "select_fraction": 0.25,
 }
-DATA_PARAMS = ("synthetic_frames", "synthetic_height", "synthetic_width", "height", "width", "shards")
+DATA_PARAMS = (
+    "synthetic_frames", "synthetic_height", "synthetic_width", "height", "width", "shards", "select_fraction"
+)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -39,7 +42,8 @@ def test_local_run_registers_a_model_version_and_the_data_steps_are_cached(tmp_p
     assert summary.version == version.version
     assert summary.aliases == "champion"
     assert summary.tracking_uri == mlflow_uri
-    assert summary.splits == {"train": 16, "val": 4, "test": 4}
+    # One of the 16 train frames is drawn into select by its id's hash.
+    assert summary.splits == {"train": 15, "select": 1, "val": 4, "test": 4}
     assert summary.train_info["epochs_run"] == 1
     assert summary.train_info["mlflow_run_id"] == version.run_id
     metrics = json.loads(Path(summary.evaluation_dir, "metrics.json").read_text())

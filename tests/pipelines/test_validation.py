@@ -32,6 +32,7 @@ def _run(tmp_path, *args):
         (["--augment", "flip,mixup"], "Invalid value for --augment: unknown augmentation mixup"),
         (["--class-weighting", "sqrt"], "Invalid value for --class-weighting: unknown weighting 'sqrt'"),
         (["--min-dice", "1.5"], "Invalid value for --min-dice: must lie in [0, 1], got 1.5"),
+        (["--select-fraction", "1"], "Invalid value for --select-fraction: must be in [0, 1), got 1.0"),
         (
             ["--canary-traffic-percent", "0"],
             "Invalid value for --canary-traffic-percent: must be 1..100, got 0",
