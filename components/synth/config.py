@@ -35,6 +35,10 @@ class SynthConfig:
     width: int = 512
     seed: int = 0
     workers: int = 1
+    # The object pipeline's set: each thing one polygon (one instance, as Cityscapes annotates them),
+    # plus trams, buses, trucks, riders and bicycles in every frame. Off, the segmentation set's
+    # frames stay as they are.
+    objects: bool = False
 
     def validate(self) -> None:
         """Raise ValueError naming the first field that is out of range."""

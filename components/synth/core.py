@@ -22,6 +22,7 @@ from cityseg.components import labels, output_folder, storage
 from cityseg.components.synth.config import ALL_CITIES, CITIES, MAX_CITIES, MIN_CITIES, SPLITS, SynthConfig
 from cityseg.components.synth.render import render
 from cityseg.components.synth.scene import build_scene, city_style
+from cityseg.components.synth.things import add_rare_things
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ ANNOTATED_FRAME = 19
 SUFFIXES = {
     "image": "_leftImg8bit.png",
     "labelIds": "_gtFine_labelIds.png",
+    "instanceIds": "_gtFine_instanceIds.png",
     "color": "_gtFine_color.png",
     "polygons": "_gtFine_polygons.json",
 }
@@ -60,20 +62,25 @@ def frame_paths(root: str | os.PathLike, split: str, city: str, sequence: int) -
 
 
 def render_frame(
-    seed: int, city: str, sequence: int, height: int, width: int
+    seed: int, city: str, sequence: int, height: int, width: int, objects: bool = False
 ) -> tuple[dict[str, bytes], np.ndarray]:
-    """The encoded files of one frame and its labelIds image, a pure function of its arguments."""
+    """The encoded files of one frame and its labelIds image, a pure function of its arguments.
+
+    `objects` draws each thing as one polygon and adds the rarer things (see `SynthConfig.objects`).
+    """
     city_index = ALL_CITIES.index(city)
     style = city_style(np.random.default_rng([seed, 0, city_index]))
     rng = np.random.default_rng([seed, 1, city_index, sequence])
-    scene = build_scene(rng, style, height, width)
+    scene = build_scene(
+        rng, style, height, width, whole_things=objects, extra=add_rare_things if objects else None
+    )
     return render(scene, height, width, rng)
 
 
 def _write_frame(task: tuple) -> np.ndarray:
     """Render and write one frame; returns its pixel count per label id (34 ints)."""
-    root, split, city, sequence, seed, height, width = task
-    files, label_ids = render_frame(seed, city, sequence, height, width)
+    root, split, city, sequence, seed, height, width, objects = task
+    files, label_ids = render_frame(seed, city, sequence, height, width, objects)
     paths = frame_paths(root, split, city, sequence)
     for kind, data in files.items():
         Path(paths[kind]).write_bytes(data)
@@ -101,7 +108,16 @@ def generate(config: SynthConfig) -> dict:
                 for kind in ("leftImg8bit", "gtFine"):
                     Path(staging, kind, split, city).mkdir(parents=True)
                 tasks.extend(
-                    (str(staging), split, city, sequence, config.seed, config.height, config.width)
+                    (
+                        str(staging),
+                        split,
+                        city,
+                        sequence,
+                        config.seed,
+                        config.height,
+                        config.width,
+                        config.objects,
+                    )
                     for sequence in range(config.frames_per_city)
                 )
         pixels = np.zeros(labels.NUM_LABEL_IDS, np.int64)

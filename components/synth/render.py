@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.helpers.labels import labels as _LABELS
+from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image, ImageDraw
 
@@ -107,6 +108,17 @@ def label_ids(json_text: str) -> np.ndarray:
     annotation = Annotation()
     annotation.fromJsonText(json_text)
     return np.asarray(createLabelImage(annotation, "ids"), dtype=np.uint8)
+
+
+def instance_ids(json_text: str) -> np.ndarray:
+    """instanceIds (HxW uint16) rendered by cityscapesscripts' createInstanceImage from polygons json text.
+
+    As in Cityscapes, a pixel of a thing is labelId * 1000 + the object's index among its label's
+    objects, and any other pixel is its plain labelId.
+    """
+    annotation = Annotation()
+    annotation.fromJsonText(json_text)
+    return np.asarray(createInstanceImage(annotation, "ids"), dtype=np.uint16)
 
 
 def color_image(labels: np.ndarray) -> np.ndarray:
@@ -205,7 +217,7 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int)
 def render(
     scene: Scene, height: int, width: int, rng: np.random.Generator
 ) -> tuple[dict[str, bytes], np.ndarray]:
-    """One frame's files ({"image", "labelIds", "color": PNG bytes, "polygons": json bytes}) and labelIds."""
+    """One frame's files (PNGs "image", "labelIds", "instanceIds", "color"; json "polygons") and labelIds."""
     document, shapes, polygons = annotate(scene, height, width)
     text = json.dumps(document)
     labels = label_ids(text)
@@ -215,6 +227,7 @@ def render(
     files = {
         "image": _png(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)),
         "labelIds": _png(labels),
+        "instanceIds": _png(instance_ids(text)),
         "color": _png(cv2.cvtColor(color_image(labels), cv2.COLOR_RGBA2BGRA)),
         "polygons": text.encode(),
     }

@@ -9,6 +9,7 @@ Cityscapes polygon files are drawn.
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -181,25 +182,74 @@ def _strip(cam: Camera, x0, x1, z0, z1) -> np.ndarray:
     return cam.project([x0, x1, x1, x0], 0.0, [z0, z0, z1, z1])
 
 
+# The Cityscapes classes whose objects are instances; `whole_things` draws each as one polygon.
+THINGS = frozenset({"person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"})
+
+
 class _Builder:
     """Accumulates the shapes of one frame; near props are sorted after far ones."""
 
-    def __init__(self, rng: np.random.Generator, cam: Camera, style: CityStyle):
+    def __init__(self, rng: np.random.Generator, cam: Camera, style: CityStyle, whole_things: bool = False):
         self.rng, self.cam, self.style = rng, cam, style
+        self.whole_things = whole_things
         self.base: list[Shape] = []
         self.props: list[tuple[float, list[Shape]]] = []
         self.shadows: list[tuple[np.ndarray, float]] = []
 
     def prop(self, z: float, shapes: list[Shape]) -> None:
-        self.props.append((z, shapes))
+        self.props.append((z, _merge_things(shapes) if self.whole_things else shapes))
 
     def shapes(self) -> list[Shape]:
         ordered = [s for _, group in sorted(self.props, key=lambda p: -p[0]) for s in group]
         return self.base + ordered
 
 
-def build_scene(rng: np.random.Generator, style: CityStyle, height: int, width: int) -> Scene:
-    """Lay out one street scene for an image of height x width pixels."""
+def _merge_things(shapes: list[Shape]) -> list[Shape]:
+    """Runs of parts with one thing label (a car's body and cabin, a bicycle's wheels and frame) as one shape.
+
+    Cityscapes annotates each object as one polygon, and its instance image numbers polygons, so a
+    thing drawn in parts would count as several objects. The merged shape's outline is the parts'
+    hull; the parts are painted onto it as details, over a dark fill that stands for what shows
+    through a bicycle's frame.
+    """
+    merged: list[Shape] = []
+    run: list[Shape] = []
+    for shape in [*shapes, None]:
+        if run and (shape is None or shape.label != run[0].label or shape.label not in THINGS):
+            if len(run) == 1:
+                merged.append(run[0])
+            else:
+                parts = tuple(Detail((part.polygon,), part.look.color) for part in run)
+                details = parts + tuple(d for part in run for d in part.details)
+                fill = Look(tuple(0.35 * c for c in run[0].look.color), 0.05, 0.05)
+                hull = _hull(np.concatenate([part.polygon for part in run]))
+                merged.append(Shape(run[0].label, hull, fill, details))
+            run = []
+        if shape is not None:
+            run.append(shape)
+    return merged
+
+
+# A hook that adds shapes to a scene after the street's own objects: (builder, street) -> None.
+Extra = Callable[["_Builder", "_Street"], None]
+
+
+def build_scene(
+    rng: np.random.Generator,
+    style: CityStyle,
+    height: int,
+    width: int,
+    *,
+    whole_things: bool = False,
+    extra: Extra | None = None,
+) -> Scene:
+    """Lay out one street scene for an image of height x width pixels.
+
+    Args:
+        whole_things: draw each thing (car, bicycle, ...) as one polygon, one Cityscapes instance.
+        extra: adds shapes after the street's own; it draws from `rng` after them, so the frame
+            without it is unchanged.
+    """
     cam = Camera(
         height_px=height,
         width_px=width,
@@ -208,7 +258,7 @@ def build_scene(rng: np.random.Generator, style: CityStyle, height: int, width: 
         horizon=height * rng.uniform(0.36, 0.46),
         height=rng.uniform(1.2, 1.5),
     )
-    b = _Builder(rng, cam, style)
+    b = _Builder(rng, cam, style, whole_things)
     street = _street_layout(rng)
     _sky(b)
     _far_skyline(b)
@@ -218,6 +268,8 @@ def build_scene(rng: np.random.Generator, style: CityStyle, height: int, width: 
     _furniture(b, street)
     _traffic(b, street)
     _pedestrians(b, street)
+    if extra is not None:
+        extra(b, street)
     shapes = b.shapes() + _ego_and_border(b)
     lighting = Lighting(
         gain=float(rng.uniform(0.75, 1.15)),

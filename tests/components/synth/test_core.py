@@ -65,7 +65,7 @@ def test_layout_and_names_follow_cityscapes(dataset):
             for seq in range(FRAMES):
                 stem = f"{city}_{seq:06d}_000019"
                 expected.add(f"leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png")
-                for suffix in ("labelIds.png", "color.png", "polygons.json"):
+                for suffix in ("labelIds.png", "instanceIds.png", "color.png", "polygons.json"):
                     expected.add(f"gtFine/{split}/{city}/{stem}_gtFine_{suffix}")
     assert set(_files(root)) == expected | {".cityseg-synth"}
     assert summary["frames"] == CITIES * FRAMES
@@ -279,7 +279,7 @@ def test_writes_to_gcs(gcs_emulator):
     bucket = gcs_emulator()
     summary = core.generate(_config(f"{bucket}/synth", frames_per_city=1, height=32, width=64))
     written = list(storage.list_files(f"{bucket}/synth"))
-    assert len(written) == 4 * summary["frames"] + 1  # and the .cityseg-synth marker
+    assert len(written) == 5 * summary["frames"] + 1  # and the .cityseg-synth marker
     assert f"{bucket}/synth/gtFine/val/frankfurt/frankfurt_000000_000019_gtFine_polygons.json" in written
 
 
