@@ -8,14 +8,19 @@ engine, so the three give the same files and the same summaries.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from tqdm import tqdm
+
+from cityseg.components import storage
 
 Task = TypeVar("Task")
 Result = TypeVar("Result")
@@ -119,6 +124,40 @@ class InTaskOrder:
         return self.finish(
             [(task, result) for _, task, result in sorted(accumulator, key=lambda item: item[0])]
         )
+
+
+def check_reachable(runner: RunnerConfig | None, **locations: str | os.PathLike | None) -> None:
+    """On Dataflow, the workers read only gs://: refuse a local input before a job is started.
+
+    Raises:
+        ValueError: naming the input and its location.
+    """
+    if runner is None or runner.runner != "dataflow":
+        return
+    for name, location in locations.items():
+        if location is not None and not storage.is_gcs(location):
+            raise ValueError(f"{name}: {location} is not a gs:// location; Dataflow's workers cannot read it")
+
+
+@contextlib.contextmanager
+def output_root(runner: RunnerConfig | None, staging: Path, step: str) -> Iterator[str]:
+    """Where the workers write a step's files: `staging` itself, or on Dataflow a gs:// prefix.
+
+    Dataflow's workers cannot reach this machine's disk, so they write below `temp_location`; when
+    the block succeeds, those files are copied into `staging` (through this machine, which is what
+    publishes the step's output) and, succeed or fail, removed from `temp_location`.
+    """
+    if runner is None or runner.runner != "dataflow":
+        yield str(staging)
+        return
+    root = storage.join(runner.temp_location, "output", f"{step}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield root
+        copied = storage.copy_tree(root, staging)
+        log.info("%s: copied %d files from %s", step, len(copied), root)
+    finally:
+        for path in storage.list_files(root):
+            storage.delete(path)
 
 
 def map_combine(

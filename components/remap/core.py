@@ -74,15 +74,24 @@ def remap(config: RemapConfig) -> dict:
         OutputFolderError: `out` is, holds or lies inside the source, or holds files that an
             earlier remap did not write (see `cityseg.components.output_folder`); nothing is touched.
     """
+    parallel.check_reachable(config.runner, cityscapes=config.cityscapes)
     with cityscapes.open_source(config.cityscapes) as source:
+        if source.zip_dir is not None and config.runner.runner == "dataflow":
+            raise ValueError(
+                f"{config.cityscapes}: Dataflow's workers read unpacked gs:// folders, not the zips "
+                "(which are read on this machine); unpack them to a gs:// folder"
+            )
         frames = cityscapes.find_frames(source)
         log.info("%s: %d frames", source.location, len(frames))
-        with output_folder.staged_folder(config.out, "remap", sources=[config.cityscapes]) as staging:
+        with (
+            output_folder.staged_folder(config.out, "remap", sources=[config.cityscapes]) as staging,
+            parallel.output_root(config.runner, staging, "remap") as root,
+        ):
             tasks = [
                 RemapTask(
                     source,
                     frame.label,
-                    str(staging / category_mask_name(frame.split, frame.city, frame.stem)),
+                    storage.join(root, category_mask_name(frame.split, frame.city, frame.stem)),
                 )
                 for frame in frames
             ]

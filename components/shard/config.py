@@ -4,6 +4,7 @@ import dataclasses
 from pathlib import Path
 
 from cityseg.components.defaults import RECIPE
+from cityseg.components.parallel import RunnerConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -11,7 +12,8 @@ class ShardConfig:
     """Image source, category masks (remap output), output folder, shards per split and stored size.
 
     `workers` None means one per core. `select_fraction` is the share of the source's train frames
-    written as the `select` split instead (`cityseg.components.splits.assign_split`).
+    written as the `select` split instead (`cityseg.components.splits.assign_split`). `runner` names
+    the engine that writes the shards (`local` pool, `beam`, `dataflow`).
     """
 
     cityscapes: str | Path
@@ -22,6 +24,7 @@ class ShardConfig:
     width: int = RECIPE.width
     workers: int | None = None
     select_fraction: float = RECIPE.select_fraction
+    runner: RunnerConfig = dataclasses.field(default_factory=RunnerConfig)
 
     def __post_init__(self):
         for name in ("shards", "height", "width", "workers"):

@@ -1,15 +1,18 @@
 """Write Cityscapes images and category masks as TFRecord shards per split, with manifest and TFDS info."""
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from cityseg.components import cityscapes, labels, output_folder, parallel, splits, tfrecord
+from cityseg.components import cityscapes, labels, output_folder, parallel, splits, storage, tfrecord
 from cityseg.components.shard.config import ShardConfig
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,18 @@ def encode_frame(
     return example, counts.astype(np.int64)
 
 
+@contextlib.contextmanager
+def _written_here(path: str):
+    """A local path to write `path` at: itself, or for gs:// (Dataflow's workers) a file uploaded after."""
+    if not storage.is_gcs(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="cityseg-shard-") as folder:
+        local = str(Path(folder, Path(path).name))
+        yield local
+        storage.copy_file(local, path)
+
+
 def _write_shard(task: _ShardTask) -> _ShardResult:
     pixels = np.zeros(labels.NUM_CLASSES, np.int64)
 
@@ -99,10 +114,12 @@ def _write_shard(task: _ShardTask) -> _ShardResult:
             pixels += counts
             yield example
 
-    count = tfrecord.write_records(task.path, examples())
-    with open(task.path, "rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    return _ShardResult(count, pixels, digest, Path(task.path).stat().st_size)
+    with _written_here(task.path) as local:
+        count = tfrecord.write_records(local, examples())
+        with open(local, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        size = Path(local).stat().st_size
+    return _ShardResult(count, pixels, digest, size)
 
 
 def _shuffled(frames: list[cityscapes.Frame]) -> list[cityscapes.Frame]:
@@ -184,6 +201,7 @@ def write_shards(config: ShardConfig) -> dict:
         OutputFolderError: `out` is, holds or lies inside a source, or holds files that an earlier
             shard did not write (see `cityseg.components.output_folder`); nothing is touched.
     """
+    parallel.check_reachable(config.runner, cityscapes=config.cityscapes, categories=config.categories)
     with (
         cityscapes.open_source(config.cityscapes) as source,
         cityscapes.open_source(config.categories) as masks,
@@ -195,15 +213,18 @@ def write_shards(config: ShardConfig) -> dict:
         frames = cityscapes.pair(images, categories, source.where, masks.where, "category mask")
         sources = [config.cityscapes, config.categories]
         with output_folder.staged_folder(config.out, "shard", sources) as staging:
-            tasks = _plan(source, masks, frames, config, staging)
-            results = list(
-                parallel.map_in_processes(_write_shard, tasks, config.workers, "shard", unit="shard")
-            )
-            _verify(tasks, results)
-            by_split: dict[str, list[_ShardResult]] = {}
-            for task, result in zip(tasks, results, strict=True):
-                by_split.setdefault(task.split, []).append(result)
-            manifest = _manifest(config, tasks, results, by_split)
+            with parallel.output_root(config.runner, staging, "shard") as root:
+                tasks = _plan(source, masks, frames, config, root)
+                results, by_split, manifest = parallel.map_combine(
+                    _write_shard,
+                    tasks,
+                    parallel.InTaskOrder(functools.partial(_combined, config=config)),
+                    workers=config.workers,
+                    runner=config.runner,
+                    desc="shard",
+                    unit="shard",
+                )
+            _verify(staging, tasks, results)
             _write_tfds_metadata(staging, by_split, config.height, config.width)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("%s: %s", config.out, {split: info["examples"] for split, info in manifest["splits"].items()})
@@ -220,7 +241,7 @@ def _plan(
     masks: cityscapes.Source,
     frames: list[cityscapes.Frame],
     config: ShardConfig,
-    staging: Path,
+    root: str,
 ) -> list[_ShardTask]:
     by_split: dict[str, list[cityscapes.Frame]] = {}
     for frame in frames:
@@ -236,7 +257,7 @@ def _plan(
                 source,
                 masks,
                 tuple(ordered[index::count]),
-                str(staging / shard_name(split, index, count)),
+                storage.join(root, shard_name(split, index, count)),
                 config.height,
                 config.width,
             )
@@ -245,12 +266,13 @@ def _plan(
     return tasks
 
 
-def _verify(tasks: list[_ShardTask], results: list[_ShardResult]) -> None:
+def _verify(staging: Path, tasks: list[_ShardTask], results: list[_ShardResult]) -> None:
     for task, result in zip(tasks, results, strict=True):
-        count, pixels = read_back(task.path, task.height, task.width)
+        path = staging / Path(task.path).name
+        count, pixels = read_back(path, task.height, task.width)
         if count != result.examples or not np.array_equal(pixels, result.category_pixels):
             raise RuntimeError(
-                f"{task.path}: read back {count} examples and pixels {pixels.tolist()}, but wrote "
+                f"{path}: read back {count} examples and pixels {pixels.tolist()}, but wrote "
                 f"{result.examples} and {result.category_pixels.tolist()}"
             )
 
@@ -259,6 +281,15 @@ def content_hash(file_digests: dict[str, str]) -> str:
     """The manifest's `content_hash`: SHA-256 over one `name sha256` line per shard file, by name."""
     content = "".join(f"{name} {digest}\n" for name, digest in sorted(file_digests.items()))
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+def _combined(pairs: list[tuple[_ShardTask, _ShardResult]], config: ShardConfig):
+    """(results, results per split, manifest) of the written shards, given in task order."""
+    tasks, results = [task for task, _ in pairs], [result for _, result in pairs]
+    by_split: dict[str, list[_ShardResult]] = {}
+    for task, result in pairs:
+        by_split.setdefault(task.split, []).append(result)
+    return results, by_split, _manifest(config, tasks, results, by_split)
 
 
 def _manifest(

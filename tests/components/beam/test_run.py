@@ -28,19 +28,30 @@ def _fail(element):
     raise RuntimeError(f"worker lost element {element}")
 
 
-@pytest.mark.parametrize("runner", [RunnerConfig(), RunnerConfig("beam")], ids=["local", "beam"])
-def test_the_first_bad_task_in_task_order_is_the_error(runner):
+# One local worker runs in this process (the pool's own errors are tested with the steps); two Beam threads.
+ENGINES = pytest.mark.parametrize(
+    ("runner", "workers"), [(RunnerConfig(), 1), (RunnerConfig("beam"), 2)], ids=["local", "beam"]
+)
+
+
+@ENGINES
+def test_the_first_bad_task_in_task_order_is_the_error(runner, workers):
     with pytest.raises(ValueError, match=r"^frame 2: refused$"):
         parallel.map_combine(
-            square_or_refuse, list(range(9)), parallel.InTaskOrder(_sum), workers=2, runner=runner, desc="t"
+            square_or_refuse,
+            list(range(9)),
+            parallel.InTaskOrder(_sum),
+            workers=workers,
+            runner=runner,
+            desc="t",
         )
 
 
-@pytest.mark.parametrize("runner", [RunnerConfig(), RunnerConfig("beam")], ids=["local", "beam"])
-def test_results_fold_in_task_order_on_every_runner(runner):
+@ENGINES
+def test_results_fold_in_task_order_on_every_runner(runner, workers):
     tasks = [0, 1, 3, 4, 6, 7]
     combiner = parallel.InTaskOrder(lambda pairs: [(task, result) for task, result in pairs])
-    pairs = parallel.map_combine(square_or_refuse, tasks, combiner, workers=2, runner=runner, desc="t")
+    pairs = parallel.map_combine(square_or_refuse, tasks, combiner, workers=workers, runner=runner, desc="t")
     assert pairs == [(task, task * task) for task in tasks]
 
 
