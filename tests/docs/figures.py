@@ -8,23 +8,17 @@ decimals), stands as a number of its own in BENCHMARKS.md, followed by the same 
 
 Not figures:
 - numbers inside a word, a path, a URL or a flag (`float16`, `e2-standard-8`, `?ref=2.5.0`, `--lr`);
-- version numbers: three or more dotted parts (`2.5.0`), or a number right after `v` (`v0.20`);
+- version numbers: three or more dotted parts (`2.5.0`), a number right after `v` (`v0.20`), or
+  one after a name in VERSIONED (`Keras 3.15`, `pandas 3.1 to 2.3`);
 - the value given to a command-line option (`--height 512`): an input of an example, not a result;
-- sizes written as `HxW` (`96x192`): the `x` there joins two numbers;
-- the phrases in ALLOWED, each with its reason.
+- sizes written as `HxW` (`96x192`): the `x` there joins two numbers.
 """
 
 import re
 
-# Exact phrases whose numbers are not measurements, and why. Keep it short.
-ALLOWED: dict[str, str] = {
-    "Python 3.11": "the interpreter version `make` needs",
-    "Keras 3.15": "the pinned version that the multi-worker workaround names",
-    "TF 2.21": "the pinned version that the multi-worker workaround names",
-    "kserve 0.21": "the SDK version the Open Inference Protocol note weighs",
-    "pandas 3.1 to 2.3": "versions the kserve SDK would downgrade",
-    "psutil 7.2 to 5.9": "versions the kserve SDK would downgrade",
-}
+# Names after which a number is a version, not a measurement: "Keras 3.15", "pandas 3.1 to 2.3".
+VERSIONED = ("Python", "python3", "Keras", "TF", "TensorFlow", "kserve", "KServe", "pandas", "psutil")
+VERSION = re.compile(rf"\b(?:{'|'.join(VERSIONED)})`?(?: is)? v?\d+(?:\.\d+)+(?: to \d+(?:\.\d+)+)?")
 
 UNITS = (
     "images/s|frames/s|frames/min|requests/s|img/s|ms/image|CPU-s|"
@@ -39,10 +33,9 @@ NUMBER = re.compile(
 OPTION_VALUE = re.compile(r"--[\w-]+[ =]$")
 
 
-def figures(text: str, allowed: dict[str, str] = ALLOWED) -> list[str]:
-    """The figures of a Markdown text, in order, as written (number and unit), outside the allowed phrases."""
-    for phrase in allowed:
-        text = text.replace(phrase, " " * len(phrase))
+def figures(text: str) -> list[str]:
+    """The figures of a Markdown text, in order, as written (number and unit), versions left out."""
+    text = VERSION.sub(lambda match: " " * len(match[0]), text)
     found = []
     for match in NUMBER.finditer(text):
         number, unit = match["number"], match["unit"]
