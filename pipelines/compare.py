@@ -2,8 +2,9 @@
 
 Every configuration trains and evaluates on the same shards, as an MLflow child run of one parent
 run; the report step compares them, logs the report to the parent run, and hands the best
-configuration by mean_dice to the push gate. `create_pipeline(...)` is a pure factory like
-`cityseg.pipelines.training.create_pipeline`, wired from the same steps.
+configuration by the select split's mean_dice to the push gate, which judges it on val.
+`create_pipeline(...)` is a pure factory like `cityseg.pipelines.training.create_pipeline`, wired
+from the same steps.
 """
 
 from typing import NamedTuple

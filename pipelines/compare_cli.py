@@ -42,7 +42,8 @@ def format_outcome(run, rows: list[dict], report_path: Path) -> str:
         "",
         format_table(rows),
         "",
-        f"best: {outputs['best_config']} (mean_dice {outputs['best_mean_dice']:.4f}, "
+        f"best: {outputs['best_config']} (chosen on select; judged on val: mean_dice "
+        f"{outputs['best_mean_dice']:.4f}, "
         f"run {outputs['best_run_id']})",
         decision(
             outputs["blessed"],

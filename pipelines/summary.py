@@ -130,6 +130,7 @@ def format_summary(summary: RunSummary) -> str:
         *(_training_rows(summary) if summary.retrain else ()),
         ("pipeline time", f"{summary.wall_time_s:.1f} s"),
         ("from cache", ", ".join(summary.cached) or "nothing"),
+        *(_split_rows(summary) if summary.retrain else ()),
         *(_score_rows(summary.scores) if summary.retrain else ()),
     ]
     width = max(len(key) for key, _ in rows)
@@ -171,6 +172,20 @@ def _training_rows(summary: RunSummary) -> list[tuple[str, str]]:
         ("size", f"{info['height']}x{info['width']}, batch {info['batch_size']}"),
         ("epochs", f"{info['epochs_run']} of {info['epochs']}"),
         ("training time", f"{info['training_time_s']:.1f} s ({info['train_images_per_s']:.1f} images/s)"),
+    ]
+
+
+def _split_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    """Which split chose the model and which judged it: never the same one."""
+    chosen, judged = summary.train_info["selection_split"], summary.scores["split"]
+    return [
+        (
+            "chosen on",
+            f"{chosen} ({summary.splits.get(chosen, 0)} frames): early stopping, LR plateau, best "
+            "weights, int8 calibration",
+        ),
+        (f"mean_dice ({chosen})", _score(summary.train_info.get("kept_select_mean_dice"))),
+        ("judged on", f"{judged} ({summary.scores['examples']} frames): the scores below and the push gate"),
     ]
 
 

@@ -16,6 +16,8 @@ from cityseg.components.compare.stats import (
 from cityseg.components.evaluate.frames import CLEAN as CLEAN_FRAMES
 
 CLEAN, ROBUST = "mean_dice", "corrupt_mean_iou"
+# What the sweep chooses on: the selection split's score. CLEAN and ROBUST are val's, which only judge.
+SELECTION = "select_mean_dice"
 
 
 def metric(result: ConfigResult, name: str) -> float | None:
@@ -53,8 +55,8 @@ class Summary:
         return self.stat(name)[0]
 
     def best_run(self) -> ConfigResult:
-        """The seed with the highest mean_dice: the model this configuration offers to the push gate."""
-        return max(self.runs, key=lambda run: -1.0 if run.mean_dice is None else run.mean_dice)
+        """The seed with the best select_mean_dice: the model this configuration offers to the push gate."""
+        return max(self.runs, key=lambda run: -1.0 if run.select_mean_dice is None else run.select_mean_dice)
 
     def epochs(self) -> float | None:
         """Epochs trained, mean over the seeds."""
@@ -148,16 +150,22 @@ def comparisons(summaries: list[Summary], sweep: SweepConfig) -> list[Comparison
 
 
 def best(summaries: list[Summary]) -> Summary:
-    """The configuration with the highest mean_dice averaged over its seeds.
+    """The evaluated configuration with the highest select_mean_dice averaged over its seeds.
+
+    Chosen on the selection split, so that its val scores (CLEAN) judge a choice they did not make.
 
     Raises:
-        ValueError: no configuration has a mean_dice (no child run was evaluated).
+        ValueError: no configuration has both scores (no child run was evaluated, or none logged
+            the selection split's score).
     """
-    scored = [summary for summary in summaries if summary.mean(CLEAN) is not None]
+    scored = [s for s in summaries if s.mean(CLEAN) is not None and s.mean(SELECTION) is not None]
     if not scored:
         runs = sum(len(summary.runs) for summary in summaries)
-        raise ValueError(f"none of the {runs} child runs has eval_mean_dice: was evaluation run?")
-    return max(scored, key=lambda summary: summary.mean(CLEAN))
+        raise ValueError(
+            f"none of the {runs} child runs has both eval_mean_dice and kept_select_mean_dice: was "
+            "evaluation run, and were the models trained on shards with a select split?"
+        )
+    return max(scored, key=lambda summary: summary.mean(SELECTION))
 
 
 def pareto_front(summaries: list[Summary]) -> list[Summary]:

@@ -53,7 +53,8 @@ def report(parent_run_id: str, out: Path | None, tracking_uri: str | None) -> No
         raise click.ClickException(str(err)) from err
     click.echo(format_table(table_rows(results)))
     click.echo(
-        f"\nbest:     {best.label} seed {best.seed} (mean_dice {best.mean_dice:.4f}, run {best.run_id})"
+        f"\nbest:     {best.label} seed {best.seed}, chosen on select (mean_dice "
+        f"{best.select_mean_dice:.4f}), judged on val (mean_dice {best.mean_dice:.4f}), run {best.run_id}"
         f"\nreport:   {out.resolve()}\nmarkdown: {out.with_suffix('.md').resolve()}"
         f"\ntable:    {out.with_suffix('.csv').resolve()}\nMLflow:   {uri}"
     )

@@ -32,7 +32,7 @@ def start_sweep(
         seeds: every configuration trains once per seed.
         crossed: every model x loss x augment setting instead of one factor at a time.
         epochs: the budget's most epochs of every configuration.
-        early_stopping_patience: the budget's early stopping on val_mean_dice; 0 trains every epoch.
+        early_stopping_patience: the budget's early stopping on select_mean_dice; 0 trains every epoch.
         batch_size: batch size of every configuration (logged on the parent run).
         height: training height (logged on the parent run).
         width: training width (logged on the parent run).

@@ -7,6 +7,7 @@ a technique that the numbers do not support (a difference within noise is never 
 from cityseg.components.compare.analysis import (
     CLEAN,
     ROBUST,
+    SELECTION,
     Comparison,
     Summary,
     best,
@@ -55,7 +56,8 @@ def recommendation(summaries: list[Summary], front: list[Summary]) -> list[str]:
     """The recommended configuration, and a cheaper one where it is within noise of it."""
     top = best(summaries)
     lines = [
-        f"Recommended configuration: {top.label}, mean Dice {_score(top)}, mean IoU "
+        f"Recommended configuration: {top.label}, chosen on the select split (mean Dice "
+        f"{_fmt(top.mean(SELECTION))}) and judged on val: mean Dice {_score(top)}, mean IoU "
         f"{_fmt(top.mean('mean_iou'))}, {_fmt(top.mean('training_time_s'), 0)} s of training."
     ]
     for other in sorted(front, key=lambda summary: summary.mean("training_time_s")):

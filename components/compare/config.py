@@ -16,7 +16,7 @@ def _epochs(count: int) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """The training budget every configuration gets: early stopping on val_mean_dice, at most max_epochs.
+    """The training budget every configuration gets: early stopping on select_mean_dice, at most max_epochs.
 
     patience 0 trains exactly max_epochs. The best epoch's weights are kept either way (Keras
     EarlyStopping with restore_best_weights), so a configuration is scored where it peaked.
@@ -37,8 +37,9 @@ class Budget:
         if not self.patience:
             return f"every configuration trains exactly {_epochs(self.max_epochs)}"
         return (
-            f"every configuration trains until val_mean_dice has not improved for {_epochs(self.patience)}, "
-            f"at most {_epochs(self.max_epochs)}, and keeps its best epoch's weights"
+            "every configuration trains until select_mean_dice has not improved for "
+            f"{_epochs(self.patience)}, at most {_epochs(self.max_epochs)}, and keeps its best epoch's "
+            "weights"
         )
 
 

@@ -42,6 +42,9 @@ class ConfigResult:
     num_params: int | None
     mean_dice: float | None
     mean_iou: float | None
+    # The selection split's mean Dice of the weights the run kept: what the sweep chooses on. The
+    # other scores are the evaluate step's, on val, which no choice has read.
+    select_mean_dice: float | None
     iou: dict[str, float | None]
     training_time_s: float | None
     train_images_per_s: float | None
@@ -97,7 +100,7 @@ def config_result(client: MlflowClient, run: Run, with_frames: bool = True) -> C
     """
     params, metrics = run.data.params, run.data.metrics
     num_params = metrics.get("num_params")
-    epochs = client.get_metric_history(run.info.run_id, "val_mean_dice")
+    epochs = client.get_metric_history(run.info.run_id, "select_mean_dice")
     return ConfigResult(
         run_id=run.info.run_id,
         run_name=run.info.run_name or run.info.run_id,
@@ -108,6 +111,7 @@ def config_result(client: MlflowClient, run: Run, with_frames: bool = True) -> C
         num_params=None if num_params is None else int(float(num_params)),
         mean_dice=_number(metrics.get("eval_mean_dice")),
         mean_iou=_number(metrics.get("eval_mean_iou")),
+        select_mean_dice=_number(metrics.get("kept_select_mean_dice")),
         iou={name: _number(metrics.get(f"eval_iou_{name}")) for name in EVALUATED_CATEGORIES},
         training_time_s=_number(metrics.get("training_time_s")),
         train_images_per_s=_number(metrics.get("train_images_per_s")),

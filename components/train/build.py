@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from cityseg.components import splits
 from cityseg.components.dataset import AugmentConfig, make_dataset
 from cityseg.components.train.backup import Backup
 from cityseg.components.train.config import AUGMENTATIONS, TrainConfig
@@ -18,26 +19,45 @@ from cityseg.components.train.losses import build_loss, class_weights
 from cityseg.components.train.models import build_model as build_network
 from cityseg.components.train.progress import EpochRecorder
 
-# Score that early stopping and the LR plateau watch: the one the pipeline blesses models on.
-MONITOR = "val_mean_dice"
+# Score that early stopping, the LR plateau and the best weights watch: the selection split's, never
+# val's, so that the val score the pipeline blesses a model on is of data no choice has seen.
+MONITOR = f"{splits.SELECT}_mean_dice"
+
+
+class SelectionScores(keras.callbacks.Callback):
+    """Name the scores of `fit`'s validation data `select_*`: they are the selection split's.
+
+    Keras names them `val_*`. It hands one logs dict to every callback in turn, so running first
+    renames them for early stopping, the plateau, history.json and MLflow alike.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in [key for key in logs or {} if key.startswith("val_")]:
+            logs[f"{splits.SELECT}_{key.removeprefix('val_')}"] = logs.pop(key)
 
 
 def build_inputs(config: TrainConfig, size: tuple[int, int]) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Train and validation batches of `config.batch_size`: the global batch, whatever the replicas.
+    """Train and selection batches of `config.batch_size`: the global batch, whatever the replicas.
 
     A distribution strategy splits each global batch between its replicas, so the optimizer takes
     the same steps on the same batches with 1 replica or N.
     """
     augment = AugmentConfig(**{name: name in config.augment for name in AUGMENTATIONS}, seed=config.seed)
     train_ds = make_dataset(
-        config.data, "train", config.batch_size, augment=augment, shuffle=True, seed=config.seed, size=size
+        config.data,
+        splits.TRAIN,
+        config.batch_size,
+        augment=augment,
+        shuffle=True,
+        seed=config.seed,
+        size=size,
     )
-    val_ds = make_dataset(config.data, "val", config.batch_size, size=size)
+    select_ds = make_dataset(config.data, splits.SELECT, config.batch_size, size=size)
     # Every worker reads all shards and keeps its slice of each global batch: with few shard files,
     # file-level sharding would give workers unequal step counts and stall the collectives.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return train_ds.with_options(options), val_ds.with_options(options)
+    return train_ds.with_options(options), select_ds.with_options(options)
 
 
 def _cpu_has_bfloat16() -> bool:
@@ -101,9 +121,12 @@ def build_model(
 def build_callbacks(
     config: TrainConfig, task: Task, out: Path, steps_per_epoch: int, backup_and_restore: bool
 ) -> tuple[list[keras.callbacks.Callback], EpochRecorder]:
-    """Keras callbacks in the order they must run: backup first, so a logged epoch is a saved one."""
+    """Keras callbacks in the order they must run: `select_*` naming, then backup, then the rest.
+
+    Every later callback reads the selection scores as `select_*`, and a logged epoch is a saved one.
+    """
     backup = Backup(out)
-    callbacks = []
+    callbacks: list[keras.callbacks.Callback] = [SelectionScores()]
     if backup_and_restore:
         # Kept after training: only the trained snapshot (`Backup.save_trained`) may replace it.
         callbacks.append(

@@ -84,7 +84,7 @@ def _augmentations(ctx, param, value: str) -> tuple[str, ...]:
     type=click.IntRange(min=0),
     default=DEFAULTS.early_stopping_patience,
     show_default=True,
-    help="Epochs without a better val_mean_dice before stopping; 0 turns it off.",
+    help="Epochs without a better select_mean_dice (the selection split) before stopping; 0 turns it off.",
 )
 @click.option(
     "--class-weighting",
@@ -143,11 +143,11 @@ def train(workers: int, **kwargs) -> None:
     except (TrackingUnavailableError, WorkerFailedError) as err:
         raise click.ClickException(str(err)) from err
     # A TFJob's non-chief pod has no history.json of its own: every worker returns the history.
-    dice = info["history"].get("val_mean_dice", [])
+    dice = info["history"].get("select_mean_dice", [])
     click.echo(
         f"{info['model']}: {info['num_params']:,} params, {info['epochs_run']} epochs in "
         f"{info['training_time_s']:.1f} s ({info['train_images_per_s']:.1f} images/s), "
-        f"val_mean_dice {dice[-1]:.4f}, model folder {config.out}"
+        f"select_mean_dice {dice[-1]:.4f}, model folder {config.out}"
     )
 
 

@@ -12,7 +12,7 @@ import logging
 import math
 from pathlib import Path
 
-from cityseg.components import tracking
+from cityseg.components import splits, tracking
 from cityseg.components.dataset import load_manifest
 from cityseg.components.shardcheck import verify_shards
 from cityseg.components.train.backup import BACKUP_DIR, TRAINED, Backup
@@ -36,9 +36,16 @@ def validate(config: TrainConfig) -> dict:
     """
     check_config(dataclasses.replace(config, height=None, width=None))
     manifest = load_manifest(config.data)
-    for split in ("train", "val"):
+    # val is not read here: it judges the trained model, so nothing in training may depend on it.
+    for split in (splits.TRAIN, splits.SELECT):
         if manifest.get("splits", {}).get(split, {}).get("examples", 0) < 1:
-            raise ValueError(f"{config.data}: manifest.json lists no {split} examples")
+            hint = (
+                ": models are chosen on it; shard again with `cityseg shard` (select_fraction > 0, "
+                "enough train frames)"
+                if split == splits.SELECT
+                else ""
+            )
+            raise ValueError(f"{config.data}: manifest.json lists no {split} examples{hint}")
     height, width = _size(config, manifest)
     check_config(dataclasses.replace(config, height=height, width=width))
     # Before the MLflow run and training start: a lying manifest or a damaged shard stops here.
@@ -70,6 +77,9 @@ def _mlflow_params(config: TrainConfig, size, strategy_name: str, replicas: int,
         "replicas": replicas,
         "data_manifest_hash": manifest.get("content_hash"),
         "train_examples": manifest["splits"]["train"]["examples"],
+        # Early stopping, the LR plateau, the best weights and int8 calibration read this split only.
+        "selection_split": splits.SELECT,
+        "select_examples": manifest["splits"][splits.SELECT]["examples"],
     }
 
 
@@ -110,18 +120,18 @@ def _fit(config: TrainConfig, strategy, task: Task, size, manifest: dict, datase
     callbacks, recorder = build_callbacks(
         config, task, Path(config.out), steps_per_epoch, backup_and_restore=not multi_worker
     )
-    train_ds, val_ds = datasets
+    train_ds, select_ds = datasets
     if multi_worker:
         checkpoint_dir = Backup(config.out).root / "chief"
         fit_multi_worker(
-            model, strategy, train_ds, val_ds, epochs=config.epochs, callbacks=callbacks,
+            model, strategy, train_ds, select_ds, epochs=config.epochs, callbacks=callbacks,
             checkpoint_dir=checkpoint_dir, is_chief=task.is_chief,
         )  # fmt: skip
     else:
         # make_dataset shuffles; Keras would only warn that it cannot shuffle a tf.data.Dataset.
         model.fit(
             train_ds,
-            validation_data=val_ds,
+            validation_data=select_ds,
             epochs=config.epochs,
             callbacks=callbacks,
             shuffle=False,
@@ -150,20 +160,42 @@ def _train_info(config: TrainConfig, size, manifest: dict, model, summary: dict,
     }
 
 
-def _finish(config: TrainConfig, backup: Backup, model, val_ds, info: dict, history: dict, run) -> None:
+def _select_scores(model, select_ds) -> dict:
+    """`kept_select_mean_dice` / `_iou`: the selection split's scores of the weights the run keeps."""
+    import numpy as np
+
+    from cityseg.components import metrics
+    from cityseg.components.train.confusion import confusion_counts
+
+    matrix = sum(
+        np.asarray(confusion_counts(masks, model(images, training=False))) for images, masks in select_ds
+    )
+    scores = metrics.scores(matrix)
+    return {f"kept_select_{name}": scores[name] for name in ("mean_dice", "mean_iou")}
+
+
+def _finish(config: TrainConfig, backup: Backup, model, select_ds, info: dict, history: dict, run) -> None:
     """Write the model folder, then log it to the run: each stage once, even across kills."""
     import numpy as np
 
     from cityseg.components.train.export import write_model_folder
 
     out = Path(config.out)
-    representative = [image for images, _ in val_ds.take(4) for image in images.numpy()][:8]
+    # int8 calibration reads the selection split: val stays unseen by every choice.
+    representative = [image for images, _ in select_ds.take(4) for image in images.numpy()][:8]
     if not backup.done("exported"):
         write_model_folder(model, out, representative, history=history, info=info, tflite=config.tflite)
         backup.mark("exported")
     if run is None or backup.done("logged"):
         return
-    tracking.log_metrics({key: info[key] for key in ("training_time_s", "train_images_per_s", "num_params")})
+    logged = (
+        "training_time_s",
+        "train_images_per_s",
+        "num_params",
+        "kept_select_mean_dice",
+        "kept_select_mean_iou",
+    )
+    tracking.log_metrics({key: info[key] for key in logged if info[key] is not None})
     tracking.log_keras_model(model, np.stack(representative[:1]).astype(np.float32))
     tracking.log_files([out / name for name in ("history.json", "curves.png", "train_info.json")])
     if config.tflite:
@@ -179,7 +211,7 @@ def train(config: TrainConfig) -> dict:
     writes the model folder and logs to MLflow. `batch_size` is the global batch.
 
     Returns:
-        train_info (see the model-folder contract) plus `history` and `weights_sha256`.
+        train_info (see the model-folder contract) plus `history` and `float32_weights_sha256`.
 
     Raises:
         ValueError: bad config or shards, before training starts.
@@ -196,7 +228,7 @@ def train(config: TrainConfig) -> dict:
     import keras
 
     from cityseg.components.train.build import build_inputs, set_precision
-    from cityseg.components.train.export import float32_copy, float32_model, weights_sha256
+    from cityseg.components.train.export import float32_copy, float32_model, float32_weights_sha256
     from cityseg.components.train.loop import wait_for_all_workers
 
     precision = set_precision(config.mixed_precision)
@@ -219,7 +251,7 @@ def train(config: TrainConfig) -> dict:
             export = float32_copy(model, config.model, *size)
             if task.is_chief:
                 backup.save_trained(export, summary)
-        checksum = weights_sha256(export)
+        checksum = float32_weights_sha256(export)
         log.info("worker %d finished; weights sha256 %s", task.index, checksum)
         run_info = {
             "strategy": strategy_name,
@@ -227,10 +259,12 @@ def train(config: TrainConfig) -> dict:
             "mlflow_tracking_uri": tracking_uri,
             "mlflow_run_id": run.info.run_id if run else None,
             "mlflow_experiment": config.experiment if run else None,
+            "selection_split": splits.SELECT,
+            **_select_scores(export, datasets[1]),
         }
         info = _train_info(config, size, manifest, export, summary, run_info)
         if task.is_chief:
             _finish(config, backup, export, datasets[1], info, summary["history"], run)
         if strategy_name == "MultiWorkerMirroredStrategy":
             wait_for_all_workers(strategy)
-    return {**info, "history": summary["history"], "weights_sha256": checksum}
+    return {**info, "history": summary["history"], "float32_weights_sha256": checksum}

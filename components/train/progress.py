@@ -108,7 +108,7 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 def plot_curves(history: dict[str, list], path: Path) -> None:
-    """Loss, validation scores and learning rate per epoch as one PNG."""
+    """Loss, train and selection-split scores and learning rate per epoch as one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,8 +117,8 @@ def plot_curves(history: dict[str, list], path: Path) -> None:
     epochs = history.get("epoch", [])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     panels = (
-        ("loss", ("loss", "val_loss")),
-        ("scores (streaming, whole split)", ("mean_dice", "val_mean_dice", "mean_iou", "val_mean_iou")),
+        ("loss", ("loss", "select_loss")),
+        ("scores (streaming, whole split)", ("mean_dice", "select_mean_dice", "mean_iou", "select_mean_iou")),
         ("learning rate", ("lr",)),
     )
     for axis, (title, keys) in zip(axes, panels, strict=True):

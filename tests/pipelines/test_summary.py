@@ -14,9 +14,12 @@ INFO = {
     "epochs_run": 12,
     "training_time_s": 401.25,
     "train_images_per_s": 5.98,
+    "selection_split": "select",
+    "kept_select_mean_dice": 0.8571,
 }
 SCORES = {
     "split": "val",
+    "examples": 40,
     "mean_dice": 0.8312,
     "mean_iou": 0.7305,
     "iou_void": 0.5,
@@ -33,7 +36,7 @@ SCORES = {
 def _summary(**overrides) -> RunSummary:
     fields = {
         "params": {"registered_model": "cityseg"},
-        "splits": {"train": 160, "val": 40, "test": 40},
+        "splits": {"train": 136, "select": 24, "val": 40, "test": 40},
         "train_info": INFO,
         "scores": SCORES,
         "blessed": True,
@@ -56,7 +59,11 @@ def _summary(**overrides) -> RunSummary:
 
 def test_blessed_summary_lists_scores_registry_and_places():
     lines = format_summary(_summary()).splitlines()
-    assert "splits              train 160, val 40, test 40" in lines
+    assert "splits              train 136, select 24, val 40, test 40" in lines
+    chosen = "select (24 frames): early stopping, LR plateau, best weights, int8 calibration"
+    assert f"chosen on           {chosen}" in lines
+    assert "mean_dice (select)  0.8571" in lines
+    assert "judged on           val (40 frames): the scores below and the push gate" in lines
     assert "model               unet_mini (482,152 parameters), loss ce_dice" in lines
     assert "epochs              12 of 12" in lines
     assert "training time       401.2 s (6.0 images/s)" in lines

@@ -5,7 +5,7 @@ import pytest
 from cityseg.components.compare import conclusion
 from cityseg.components.compare.analysis import best, comparisons, pareto_front, summarize
 from cityseg.components.compare.config import Budget
-from tests.components.compare.builders import SCORES, SWEEP, results_of
+from tests.components.compare.builders import SCORES, SWEEP, result, results_of
 
 
 @pytest.fixture
@@ -60,11 +60,25 @@ def test_pareto_front_and_best(summaries):
     assert best(summaries).label == "unet/ce_dice/flip"
 
 
+def test_the_sweep_chooses_on_the_select_split_and_val_only_judges():
+    # unet is better on val, unet_mini on select; within unet_mini, seed 0 on val and seed 1 on select.
+    results = [
+        result("unet_mini", "ce_dice", "flip", 0, 0.75, select_mean_dice=0.80),
+        result("unet_mini", "ce_dice", "flip", 1, 0.70, select_mean_dice=0.84),
+        result("unet", "ce_dice", "flip", 0, 0.90, select_mean_dice=0.78),
+    ]
+    top = best(summarize(results, SWEEP))
+    assert (top.label, top.best_run().seed) == ("unet_mini/ce_dice/flip", 1)
+    unselected = [dataclasses.replace(run, select_mean_dice=None) for run in results]
+    with pytest.raises(ValueError, match="none of the 3 child runs has both eval_mean_dice and kept_select"):
+        best(summarize(unselected, SWEEP))
+
+
 def test_conclusion_recommends_from_the_numbers(summaries):
     front = pareto_front(summaries)
     assert conclusion.recommendation(summaries, front) == [
-        "Recommended configuration: unet/ce_dice/flip, mean Dice 0.815 ± 0.021 (2 seeds), mean IoU 0.715, "
-        "60 s of training.",
+        "Recommended configuration: unet/ce_dice/flip, chosen on the select split (mean Dice 0.815) and "
+        "judged on val: mean Dice 0.815 ± 0.021 (2 seeds), mean IoU 0.715, 60 s of training.",
         "unet_mini/ce/flip is within noise of it (-0.100 [-0.227, +0.027], within noise (2 seeds)) and "
         "trains in 20 s: prefer it where training time counts.",
     ]

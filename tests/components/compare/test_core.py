@@ -107,7 +107,7 @@ def test_check_sweep_names_the_field_and_what_is_wrong(change, message):
 
 def test_budget_rule_is_stated_and_checked():
     assert Budget(12, 3).rule() == (
-        "every configuration trains until val_mean_dice has not improved for 3 epochs, at most 12 "
+        "every configuration trains until select_mean_dice has not improved for 3 epochs, at most 12 "
         "epochs, and keeps its best epoch's weights"
     )
     assert Budget(5, 0).rule() == "every configuration trains exactly 5 epochs"

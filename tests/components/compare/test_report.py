@@ -135,8 +135,14 @@ def test_report_is_the_technical_note_with_its_nine_sections(sweep, tmp_path):
     assert found["models"][1][:4] == ["unet_mini", found["models"][1][1], "482,152", "8"]
     assert ["class_weighting", "median"] in found["shared"]
     assert found["robustness"][0][-2:] == ["mean", "relative"]
-    assert "Budget rule: every configuration trains until val_mean_dice has not improved for 3 epochs" in page
-    assert "Recommended configuration: unet/ce_dice/flip, mean Dice 0.815 ± 0.021 (2 seeds)" in note
+    assert (
+        "Budget rule: every configuration trains until select_mean_dice has not improved for 3 epochs" in page
+    )
+    assert (
+        "Recommended configuration: unet/ce_dice/flip, chosen on the select split (mean Dice 0.815) and "
+        "judged on val: mean Dice 0.815 ± 0.021 (2 seeds)"
+    ) in note
+    assert "The selection split chose (best) by its mean Dice" in page
     assert (
         "| flip | unet_mini/ce_dice/none | 0.710 ± 0.014 | +0.105 [+0.041, +0.169], gain (2 seeds) |" in note
     )

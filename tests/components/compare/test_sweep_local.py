@@ -55,7 +55,8 @@ def test_tiny_sweep_runs_end_to_end_in_kfp_local(sweep, tmp_path):
         assert metrics["eval_relative_robustness"] == pytest.approx(
             metrics["eval_corrupt_mean_iou"] / metrics["eval_clean_mean_iou"]
         )
-    best = max(children, key=lambda child: child.data.metrics["eval_mean_dice"])
+    # Chosen on the select split: each child logged its kept weights' score there, apart from val's.
+    best = max(children, key=lambda child: child.data.metrics["kept_select_mean_dice"])
     assert parent.data.tags[BEST_RUN_TAG] == best.info.run_id
     # min_dice 0 and a fresh registered model: the best configuration is blessed as version 1.
     assert "BLESSED: registered cityseg-sweep-test version 1, aliases: champion" in output

@@ -78,11 +78,11 @@ def write_shards(out: Path, splits: dict[str, int], height: int, width: int, see
 
 @pytest.fixture(scope="session")
 def shards(tmp_path_factory) -> Path:
-    """16 train and 8 val scenes at 32x64."""
-    return write_shards(tmp_path_factory.mktemp("shards"), {"train": 16, "val": 8}, 32, 64)
+    """16 train and 8 select scenes at 32x64, and no val: training must never need it."""
+    return write_shards(tmp_path_factory.mktemp("shards"), {"train": 16, "select": 8}, 32, 64)
 
 
 @pytest.fixture(scope="session")
 def long_shards(tmp_path_factory) -> Path:
     """64 train scenes: epochs long enough (a second or more) to kill a run between two of them."""
-    return write_shards(tmp_path_factory.mktemp("long_shards"), {"train": 64, "val": 4}, 32, 64, seed=1)
+    return write_shards(tmp_path_factory.mktemp("long_shards"), {"train": 64, "select": 4}, 32, 64, seed=1)

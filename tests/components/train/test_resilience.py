@@ -18,12 +18,14 @@ from mlflow.tracking import MlflowClient
 from cityseg.cli import main
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.core import BACKUP_DIR, train
-from cityseg.components.train.export import STAGING, weights_sha256
+from cityseg.components.train.export import STAGING, float32_weights_sha256
 
 pytestmark = pytest.mark.slow
 
 # What fit's history holds too: the custom multi-worker loop logs the same keys.
-HISTORY_KEYS = {"epoch", "loss", "mean_dice", "mean_iou", "val_loss", "val_mean_dice", "val_mean_iou", "lr"}
+HISTORY_KEYS = {
+    "epoch", "loss", "mean_dice", "mean_iou", "select_loss", "select_mean_dice", "select_mean_iou", "lr"
+}  # fmt: skip
 CITYSEG = [sys.executable, "-c", "from cityseg.cli import main; main()"]
 
 
@@ -99,7 +101,7 @@ def test_kill_during_export_finishes_the_export_without_repeating_epochs(shards,
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     client = MlflowClient(mlflow_uri)
-    for metric in ("loss", "val_mean_dice", "lr"):
+    for metric in ("loss", "select_mean_dice", "lr"):
         assert [m.step for m in client.get_metric_history(run_id, metric)] == [1, 2]
     assert client.get_run(run_id).info.status == "FINISHED"
     info = json.loads((out / "train_info.json").read_text())
@@ -124,7 +126,7 @@ def test_two_workers_train_like_one_on_the_same_global_batch(shards, tmp_path):
     assert len(checksums) == 2
     assert checksums[0] == checksums[1]
     chief = keras.models.load_model(two / "model.keras", compile=False)
-    assert weights_sha256(chief) == checksums[0]
+    assert float32_weights_sha256(chief) == checksums[0]
     assert chief.predict(np.zeros((1, 32, 64, 3), np.float32), verbose=0).shape == (1, 32, 64, 8)
     info = json.loads((two / "train_info.json").read_text())
     assert (info["strategy"], info["replicas"], info["epochs_run"]) == ("MultiWorkerMirroredStrategy", 2, 1)
@@ -139,5 +141,5 @@ def test_two_workers_train_like_one_on_the_same_global_batch(shards, tmp_path):
     for two_workers, one_worker in zip(chief.get_weights(), single.get_weights(), strict=True):
         np.testing.assert_allclose(two_workers, one_worker, atol=1e-4)
     single_history = json.loads((one / "history.json").read_text())
-    for key in ("loss", "val_loss", "val_mean_dice", "lr"):
+    for key in ("loss", "select_loss", "select_mean_dice", "lr"):
         assert history[key] == pytest.approx(single_history[key], rel=1e-4), key

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 TRAIN_INFO_KEYS = {
     "model", "loss", "height", "width", "num_params", "epochs", "epochs_run", "batch_size",
     "training_time_s", "train_images_per_s", "strategy", "replicas", "data_manifest_hash",
-    "mlflow_tracking_uri", "mlflow_run_id", "mlflow_experiment",
+    "mlflow_tracking_uri", "mlflow_run_id", "mlflow_experiment", "selection_split",
+    "kept_select_mean_dice", "kept_select_mean_iou",
 }  # fmt: skip
 
 
@@ -69,7 +70,9 @@ def test_model_folder_follows_the_contract(trained, shards):
     assert train_info["num_params"] == 482_152
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [1, 2]
-    assert len(history["val_mean_dice"]) == len(history["val_mean_iou"]) == len(history["lr"]) == 2
+    # The scores of each epoch are the selection split's; the shards have no val split at all.
+    assert "val" not in manifest["splits"] and not [key for key in history if key.startswith("val_")]
+    assert len(history["select_mean_dice"]) == len(history["select_mean_iou"]) == len(history["lr"]) == 2
     # 16 examples in global batches of 4: the rate after each epoch is the schedule's at steps 4 and 8.
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=8, alpha=0.05)
     assert history["lr"] == pytest.approx([float(schedule(4)), float(schedule(8))], rel=1e-6)
@@ -114,9 +117,15 @@ def test_mlflow_run_holds_params_metrics_tags_and_model(trained, mlflow_uri):
     assert (params["batch_size"], params["epochs"], params["augment"]) == ("4", "2", "flip")
     assert (params["strategy"], params["replicas"]) == ("default", "1")
     assert params["data_manifest_hash"] == info["data_manifest_hash"]
-    dice = client.get_metric_history(run.info.run_id, "val_mean_dice")
+    dice = client.get_metric_history(run.info.run_id, "select_mean_dice")
     assert [m.step for m in dice] == [1, 2]
-    assert [m.value for m in dice] == pytest.approx(info["history"]["val_mean_dice"])
+    assert [m.value for m in dice] == pytest.approx(info["history"]["select_mean_dice"])
+    assert not [key for key in run.data.metrics if key.startswith("val_")]
+    assert (params["selection_split"], params["select_examples"]) == ("select", "8")
+    # No early stopping: the kept weights are the last epoch's, scored on select after the run, in
+    # float32 (the epoch's own score ran under the mixed-precision policy, bfloat16 on some CPUs).
+    assert run.data.metrics["kept_select_mean_dice"] == pytest.approx(info["kept_select_mean_dice"])
+    assert info["kept_select_mean_dice"] == pytest.approx(dice[-1].value, abs=5e-3)
     assert run.data.metrics["training_time_s"] == pytest.approx(info["training_time_s"])
     assert run.data.metrics["train_images_per_s"] > 0
     assert run.data.tags["kfp_run_id"] == "kfp-run-42"
