@@ -3,26 +3,22 @@
 The 8x8 confusion matrix is accumulated over every pixel of the split and the scores come from it
 once (`cityseg.components.metrics`), never as an average of per-image or per-batch scores; the
 per-frame matrices it sums are kept too (`frame_confusions.npz`, `cityseg.components.evaluate.frames`).
-Images whose size differs from the model's input are resized for inference and the predicted
-category ids are scaled back (nearest) to label resolution, so scores are always computed against
-the labels as stored.
+The model predicts through `cityseg.components.inference`, which resizes images to the model's
+input and its category ids back to label resolution, so scores are always computed against the
+labels as stored.
 """
 
-import dataclasses
 import hashlib
 import json
 import logging
-import math
-import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from cityseg.components import metrics, output_folder
-from cityseg.components.evaluate import frames, litert, report
+from cityseg.components.evaluate import corruptions, frames, litert, report
 from cityseg.components.evaluate.config import EvaluateConfig
-from cityseg.components.labels import NUM_CLASSES
+from cityseg.components.inference import SplitPredictions, predict_split
 from cityseg.components.modelstore import LoadedModel, is_mlflow_uri, load
 
 log = logging.getLogger(__name__)
@@ -34,102 +30,13 @@ REPORT_HTML = "report.html"
 MLFLOW_ARTIFACT_DIR = "evaluation"
 
 
-@dataclasses.dataclass(frozen=True)
-class SplitPredictions:
-    """One pass over a split: the confusion matrix (and per frame), timing and the first few examples."""
-
-    confusion: np.ndarray
-    frame_confusions: np.ndarray
-    examples: int
-    inference_s: float
-    images: np.ndarray
-    true_masks: np.ndarray
-    predicted_masks: np.ndarray
-
-
-def resize_method(model_size: tuple[int, int], label_size: tuple[int, int]) -> str:
-    """Area averaging when shrinking to the model's input, as the input pipeline resizes; else bilinear."""
-    shrink = model_size[0] <= label_size[0] and model_size[1] <= label_size[1]
-    return "area" if shrink else "bilinear"
-
-
-def _predictor(model, label_size: tuple[int, int]):
-    """A compiled function: images at label size -> predicted category ids (uint8) at label size."""
-    import tensorflow as tf
-
-    height, width = model.input_shape[1:3]
-    model_size = (height or label_size[0], width or label_size[1])
-    resize = tuple(model_size) != tuple(label_size)
-    method = resize_method(model_size, label_size)
-
-    @tf.function(input_signature=[tf.TensorSpec((None, *label_size, 3), tf.float32)], autograph=False)
-    def predict(images):
-        if resize:
-            images = tf.image.resize(images, model_size, method=method)
-        classes = tf.argmax(model(images, training=False), axis=-1, output_type=tf.int32)
-        if resize:
-            classes = tf.image.resize(classes[..., None], label_size, method="nearest")[..., 0]
-        return tf.cast(classes, tf.uint8)
-
-    # Trace now, so that graph building stays out of the latency figure.
-    predict.get_concrete_function()
-    return predict
-
-
-def predict_split(
-    loaded: LoadedModel, data: str, split: str, batch_size: int = 8, keep: int = 6
-) -> SplitPredictions:
-    """Run the model over every example of `split`: one 8x8 confusion matrix per frame, and their sum.
-
-    Raises:
-        ValueError: the shards have no such split, or it is empty.
-    """
-    from cityseg.components.dataset import load_manifest, make_dataset
-
-    manifest = load_manifest(data)
-    splits = manifest.get("splits", {})
-    if split not in splits or not splits[split].get("examples"):
-        known = ", ".join(name for name, s in splits.items() if s.get("examples")) or "none"
-        raise ValueError(f"{data}: no examples in split {split!r} (splits with examples: {known})")
-    label_size = (int(manifest["height"]), int(manifest["width"]))
-    predict = _predictor(loaded.model, label_size)
-    dataset = make_dataset(data, split, batch_size)
-
-    per_frame = []
-    kept_images, kept_true, kept_pred = [], [], []
-    examples, inference_s = 0, 0.0
-    total = math.ceil(splits[split]["examples"] / batch_size)
-    for images, masks in tqdm(dataset, total=total, desc=f"evaluate {split}", unit="batch"):
-        start = time.perf_counter()
-        predicted = predict(images).numpy()
-        inference_s += time.perf_counter() - start
-        true = masks.numpy()
-        per_frame.append(metrics.frame_confusions(true, predicted))
-        examples += len(true)
-        if sum(len(x) for x in kept_images) < keep:
-            kept_images.append((images.numpy() * 255).round().astype(np.uint8))
-            kept_true.append(true.astype(np.uint8))
-            kept_pred.append(predicted)
-    empty = np.zeros((0, *label_size), dtype=np.uint8)
-    stack = np.concatenate(per_frame) if per_frame else np.zeros((0, NUM_CLASSES, NUM_CLASSES), np.int64)
-    return SplitPredictions(
-        confusion=stack.sum(axis=0),
-        frame_confusions=stack,
-        examples=examples,
-        inference_s=inference_s,
-        images=np.concatenate(kept_images)[:keep] if kept_images else np.zeros((0, *label_size, 3), np.uint8),
-        true_masks=np.concatenate(kept_true)[:keep] if kept_true else empty,
-        predicted_masks=np.concatenate(kept_pred)[:keep] if kept_pred else empty,
-    )
-
-
 def score(loaded: LoadedModel, data: str, split: str, batch_size: int = 8) -> dict:
     """The metrics of `loaded` on `split`: `metrics.scores` plus size, timing and the matrix."""
     result = predict_split(loaded, data, split, batch_size, keep=0)
     return _metrics(result, split)
 
 
-def weights_sha256(model) -> str:
+def weight_arrays_sha256(model) -> str:
     """A checksum of the model's weights (dtype, shape and bytes of each, in order).
 
     metrics.json records it as the model's identity, and `cityseg push` recomputes it: it names the
@@ -211,7 +118,7 @@ def _score_and_report(config: EvaluateConfig, loaded: LoadedModel) -> tuple[dict
         "model_ref": config.model,
         "model_version": loaded.version,
         "mlflow_run_id": loaded.run_id,
-        "model_sha256": weights_sha256(loaded.model),
+        "model_sha256": weight_arrays_sha256(loaded.model),
         "data_manifest_hash": load_manifest(config.data).get("content_hash"),
         "batch_size": config.batch_size,
     }
@@ -221,9 +128,7 @@ def _score_and_report(config: EvaluateConfig, loaded: LoadedModel) -> tuple[dict
     )
     stacks = {frames.CLEAN: result.frame_confusions}
     if config.corruptions:
-        from cityseg.components.evaluate.corruptions import score_split
-
-        robust, corrupted = score_split(loaded, config.data, config.split, config.batch_size)
+        robust, corrupted = corruptions.score_split(loaded, config.data, config.split, config.batch_size)
         scores.update(robust)
         stacks.update(corrupted)
     files = {

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from cityseg.components import metrics
+from cityseg.components import inference, metrics
 from cityseg.components.evaluate import frames
 from cityseg.components.labels import NUM_CLASSES
 
@@ -199,15 +199,14 @@ def score_split(
         ValueError: the shards have no such split, or it is empty.
     """
     from cityseg.components.dataset import load_manifest, make_dataset
-    from cityseg.components.evaluate.core import _predictor
 
     manifest = load_manifest(data)
     if not manifest.get("splits", {}).get(split, {}).get("examples"):
         raise ValueError(f"{data}: no examples in split {split!r} to corrupt")
-    predictor = _predictor(loaded.model, (int(manifest["height"]), int(manifest["width"])))
+    predict = inference.predictor(loaded.model, (int(manifest["height"]), int(manifest["width"])))
     batches = ((images.numpy(), masks.numpy()) for images, masks in make_dataset(data, split, batch_size))
     log.info("scoring %s under %d corruptions x %d severities", loaded.ref, len(CORRUPTIONS), len(SEVERITIES))
-    per_frame = frame_confusions(lambda images: predictor(images).numpy(), batches, seed=seed)
+    per_frame = frame_confusions(lambda images: predict(images).numpy(), batches, seed=seed)
     scores = robustness_scores({setting: stack.sum(axis=0) for setting, stack in per_frame.items()})
     corrupted = {frames.setting_key(*setting): stack for setting, stack in per_frame.items() if setting}
     return scores, corrupted

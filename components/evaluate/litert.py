@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cityseg.components import metrics
+from cityseg.components import inference, metrics
 from cityseg.components.labels import NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,10 @@ def _classes(model: TfliteModel, images: np.ndarray, label_size: tuple[int, int]
     """Category ids at label size for a batch, and the seconds spent inside the interpreter."""
     import tensorflow as tf
 
-    from cityseg.components.evaluate.core import resize_method
-
     model_size = model.input_size
     resize = model_size != tuple(label_size)
     if resize:
-        images = tf.image.resize(images, model_size, method=resize_method(model_size, label_size)).numpy()
+        images = inference.resize_to_model(images, model_size).numpy()
     seconds, predicted = 0.0, []
     for image in np.asarray(images, np.float32):
         start = time.perf_counter()

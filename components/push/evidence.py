@@ -55,9 +55,9 @@ def check_evidence(scores: dict, metrics_path: str, loaded, manifest: dict, data
         ValueError: naming the metrics file and what differs: the weights checksum, the MLflow run,
             or the shards' content hash.
     """
-    from cityseg.components.evaluate.core import weights_sha256
+    from cityseg.components.evaluate.core import weight_arrays_sha256
 
-    checksum = weights_sha256(loaded.model)
+    checksum = weight_arrays_sha256(loaded.model)
     if scores["model_sha256"] != checksum:
         raise ValueError(
             f"{metrics_path} scored another model ({scores.get('model_ref')}, weights "

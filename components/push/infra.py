@@ -21,6 +21,7 @@ import urllib.request
 
 import numpy as np
 
+from cityseg.components import inference
 from cityseg.components.labels import NUM_CLASSES
 from cityseg.components.push.config import InfraLimits
 
@@ -65,10 +66,9 @@ def reference_predictions(loaded, data: str, split: str, count: int) -> tuple[np
         ValueError: the split has no examples.
     """
     from cityseg.components.dataset import load_manifest, make_dataset
-    from cityseg.components.evaluate.core import _predictor
 
     manifest = load_manifest(data)
-    predict = _predictor(loaded.model, (int(manifest["height"]), int(manifest["width"])))
+    predict = inference.predictor(loaded.model, (int(manifest["height"]), int(manifest["width"])))
     images, masks = [], []
     for batch, _ in make_dataset(data, split, min(count, 8)).take(-(-count // min(count, 8))):
         images.append((batch.numpy() * 255).round().astype(np.uint8))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cityseg.components import modelstore, tracking
+from cityseg.components import inference, modelstore, tracking
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ServedModel:
 def mask_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     """A function HxWx3 uint8 RGB image (any size) -> HxW uint8 category ids, as one compiled graph.
 
-    The resizing is the evaluator's (`cityseg.components.evaluate.core`): to the model's input size by area
+    The resizing is the evaluator's (`cityseg.components.inference`): to the model's input size by area
     averaging when shrinking (as the input pipeline does) and bilinear otherwise, argmax, then
     nearest back to the image's size; so the API and the evaluation predict the same mask for the
     same picture. The image is resized while still uint8 and the classes go back to its size as
@@ -88,10 +88,7 @@ def _compiled(model, probabilities: bool):
         size = tf.shape(image)[1:3]
         model_size = tf.stack([height or size[0], width or size[1]])
         # Resizing uint8 gives float32 at the model's size only; dividing after equals dividing before.
-        if tf.reduce_all(model_size <= size):
-            batch = tf.image.resize(image, model_size, method="area")
-        else:
-            batch = tf.image.resize(image, model_size, method="bilinear")
+        batch = inference.resize_to_model(image, model_size)
         # The branches hide the static shape; give it back so that the model sees its own size.
         batch = tf.ensure_shape(batch / 255.0, [1, height, width, 3])
         logits = tf.cast(model(batch, training=False), tf.float32)

@@ -45,8 +45,8 @@ def float32_copy(model: keras.Model, name: str, height: int, width: int) -> kera
     return copy
 
 
-def weights_sha256(model: keras.Model) -> str:
-    """A checksum of every weight in order, to compare replicas without files."""
+def float32_weights_sha256(model: keras.Model) -> str:
+    """A checksum of every weight's values as float32, in order, to compare replicas without files."""
     digest = hashlib.sha256()
     for weight in model.get_weights():
         digest.update(np.ascontiguousarray(weight, dtype=np.float32).tobytes())
