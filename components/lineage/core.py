@@ -44,11 +44,15 @@ LINEAGE_TAGS = (
 
 @dataclasses.dataclass(frozen=True)
 class VersionData:
-    """A registered version with the data it was trained on: fingerprint and statistics (None if unknown)."""
+    """A registered version with the data it was trained on: fingerprint and statistics (None if unknown).
+
+    `unreadable` says why `statistics` is None: the tags it lacks, or each link tried and its error.
+    """
 
     version: str
     fingerprint: str | None
     statistics: dict | None
+    unreadable: str = ""
 
 
 def lineage_tags(statistics_dir: str, *, pipeline_name: str, pipeline_version: str) -> dict[str, str]:
@@ -90,25 +94,35 @@ def alias_version(name: str, alias: str) -> str | None:
         raise
 
 
-def load_statistics(tags: dict[str, str]) -> dict | None:
-    """The data statistics a version's tags link to (MLflow artifact first, then the KFP artifact)."""
+def load_statistics(tags: dict[str, str]) -> tuple[dict | None, str]:
+    """(the data statistics a version's tags link to, or None; why None).
+
+    The MLflow artifact is tried first, then the KFP artifact. The reason names each link tried and
+    what went wrong, or the tags the version lacks; it is empty when the statistics were read.
+    """
+    failures = []
     if uri := tags.get(TAG_STATISTICS):
         try:
-            return mlflow.artifacts.load_dict(uri)
-        except (MlflowException, OSError) as err:
-            log.warning("cannot load data statistics %s: %s", uri, err)
+            return mlflow.artifacts.load_dict(uri), ""
+        except (MlflowException, OSError, json.JSONDecodeError) as err:
+            failures.append(f"{TAG_STATISTICS} {uri}: {err}")
     if path := tags.get(TAG_STATISTICS_ARTIFACT):
         try:
-            return json.loads(storage.read_text(path))
-        except (FileNotFoundError, json.JSONDecodeError) as err:
-            log.warning("cannot load data statistics %s: %s", path, err)
-    return None
+            return json.loads(storage.read_text(path)), ""
+        except (OSError, json.JSONDecodeError) as err:
+            failures.append(f"{TAG_STATISTICS_ARTIFACT} {path}: {err}")
+    if not failures:
+        return None, f"no {TAG_STATISTICS} or {TAG_STATISTICS_ARTIFACT} tag"
+    reason = "cannot read " + "; ".join(failures)
+    log.warning("data statistics: %s", reason)
+    return None, reason
 
 
 def version_data(name: str, version: str) -> VersionData:
     """The fingerprint and statistics that version `version` of `name` was trained on."""
     tags = dict(mlflow.MlflowClient().get_model_version(name, version).tags)
-    return VersionData(version, tags.get(TAG_FINGERPRINT), load_statistics(tags))
+    statistics, unreadable = load_statistics(tags)
+    return VersionData(version, tags.get(TAG_FINGERPRINT), statistics, unreadable)
 
 
 def champion_data(name: str) -> VersionData | None:
@@ -187,7 +201,7 @@ def describe(ref: str, name: str = "cityseg") -> dict:
     aliases = sorted(
         alias for alias, v in client.get_registered_model(model).aliases.items() if str(v) == version
     )
-    statistics = load_statistics(tags)
+    statistics, _ = load_statistics(tags)
     previous_version = tags.get(TAG_COMPARED_WITH)
     previous = version_data(model, previous_version) if previous_version else None
     return {

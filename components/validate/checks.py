@@ -16,6 +16,8 @@ from cityseg.components.validate.statistics import FrameStats
 ERROR = "ERROR"
 WARNING = "WARNING"
 MAX_NAMED_FRAMES = 5
+# ITU-R BT.601 luma weights of R, G, B.
+LUMA = np.array([0.299, 0.587, 0.114])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,3 +176,74 @@ def check_drift(
                 )
             )
     return found, distances
+
+
+def image_shift(stats: dict, baseline: dict) -> dict[str, float]:
+    """How a split's images moved from the baseline's: brightness, colour and contrast.
+
+    brightness: the change of the mean luma (ITU-R BT.601 weights of the channel means), in grey
+    levels 0..255; night and over-exposure move it. colour: the largest change of one channel's
+    share of R+G+B, which a darkened or brightened frame keeps and a colour cast (another camera,
+    white balance, sodium lights) moves. contrast: the relative change of the mean channel std;
+    fog and haze lower it.
+    """
+    mean, before = np.asarray(stats["image_mean"]), np.asarray(baseline["image_mean"])
+    std, std_before = np.mean(stats["image_std"]), np.mean(baseline["image_std"])
+    return {
+        "brightness": round(float(LUMA @ mean - LUMA @ before), 4),
+        "colour": round(float(np.max(np.abs(_chromaticity(mean) - _chromaticity(before)))), 6),
+        "contrast": round(float(std / std_before - 1) if std_before else 0.0, 6),
+    }
+
+
+def _chromaticity(mean: np.ndarray) -> np.ndarray:
+    total = mean.sum()
+    return mean / total if total else np.full(3, 1 / 3)
+
+
+def check_image_drift(
+    splits: dict, baseline: dict, *, limits: dict[str, float], policy: str, baseline_name: str
+) -> tuple[list[Anomaly], dict[str, dict[str, float]]]:
+    """Image brightness, colour and contrast per split against the baseline's (`image_shift`).
+
+    `limits` holds the largest accepted absolute shift per key of `image_shift`. Returns
+    (anomalies, the shifts per split).
+    """
+    found, shifts = [], {}
+    severity = ERROR if policy == "fail" else WARNING
+    for split, stats in splits.items():
+        before = baseline.get("splits", {}).get(split)
+        if before is None or not stats["frames"] or not before.get("frames"):
+            continue
+        shifts[split] = image_shift(stats, before)
+        for key, value in shifts[split].items():
+            if abs(value) > limits[key]:
+                found.append(
+                    Anomaly(
+                        f"{split}/image_{key}",
+                        f"IMAGE_{key.upper()}_SHIFT",
+                        f"{split} image {key} moved from {baseline_name}",
+                        f"{split}: image {key} shift {value:+.4g} against the data of {baseline_name} "
+                        f"exceeds max_{key}_shift {limits[key]:g} (policy {policy}); "
+                        f"channel means {_rgb(stats['image_mean'])} were {_rgb(before['image_mean'])}, "
+                        f"stds {_rgb(stats['image_std'])} were {_rgb(before['image_std'])}",
+                        severity,
+                    )
+                )
+    return found, shifts
+
+
+def _rgb(values) -> str:
+    return "RGB " + "/".join(f"{v:.1f}" for v in values)
+
+
+def drift_not_checked(reason: str, *, policy: str, baseline_name: str) -> Anomaly:
+    """The anomaly of a drift check that could not run: an error under policy `fail`, else a warning."""
+    return Anomaly(
+        "drift",
+        "DRIFT_NOT_CHECKED",
+        f"drift against {baseline_name} not checked",
+        f"drift against the data of {baseline_name} not checked (policy {policy}): its data statistics "
+        f"could not be loaded: {reason}",
+        ERROR if policy == "fail" else WARNING,
+    )

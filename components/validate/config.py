@@ -4,6 +4,7 @@ import dataclasses
 
 DRIFT_METRICS = ("js", "linf")
 DRIFT_POLICIES = ("warn", "fail")
+IMAGE_SHIFTS = ("max_brightness_shift", "max_colour_shift", "max_contrast_shift")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +21,14 @@ class ValidateConfig:
         required_splits: splits that must exist, hold every non-void category and pass the void check.
         drift_metric: `js` (Jensen-Shannon distance) or `linf` (L-infinity) between category shares.
         drift_threshold: a distance above this to the champion's data is drift.
-        drift_policy: `warn` reports drift and goes on, `fail` stops the run.
+        drift_policy: `warn` reports drift and goes on, `fail` stops the run. Under `fail` a champion
+            whose data statistics cannot be read fails the run too (drift that cannot be checked is
+            not a pass); under `warn` it is a warning.
+        max_brightness_shift: a change of a split's mean luma (grey levels 0..255) beyond this, from
+            the champion's data, is drift: night, fog, over-exposure.
+        max_colour_shift: a change of one channel's share of R+G+B beyond this is drift: a colour
+            cast, as a new camera or white balance gives. Brightness alone does not move it.
+        max_contrast_shift: a relative change of the mean channel std beyond this is drift: haze, fog.
         skip_unchanged: end the run (retrain False) when the fingerprint equals the champion's.
         registered_model: whose `@champion` to compare with; empty skips drift and the skip check.
         tracking_uri: MLflow store; None means MLFLOW_TRACKING_URI or the local default.
@@ -40,6 +48,9 @@ class ValidateConfig:
     drift_metric: str = "js"
     drift_threshold: float = 0.1
     drift_policy: str = "warn"
+    max_brightness_shift: float = 15.0
+    max_colour_shift: float = 0.02
+    max_contrast_shift: float = 0.25
     skip_unchanged: bool = True
     registered_model: str = "cityseg"
     tracking_uri: str | None = None
@@ -63,5 +74,13 @@ class ValidateConfig:
             raise ValueError(
                 f"drift_policy must be one of {', '.join(DRIFT_POLICIES)}, got {self.drift_policy!r}"
             )
-        if self.drift_threshold < 0:
-            raise ValueError(f"drift_threshold must be at least 0, got {self.drift_threshold}")
+        for name in ("drift_threshold", *IMAGE_SHIFTS):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+    @property
+    def image_shift_limits(self) -> dict[str, float]:
+        """The largest accepted image shift from the champion's data, by `checks.image_shift` key."""
+        return {
+            name.removeprefix("max_").removesuffix("_shift"): getattr(self, name) for name in IMAGE_SHIFTS
+        }

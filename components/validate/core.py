@@ -57,22 +57,42 @@ def _against_champion(config: ValidateConfig, statistics: dict) -> tuple[list, s
     if champion is None:
         return [], "", None
     name = f"champion v{champion.version}"
-    found = []
     if champion.statistics is None:
-        log.info("%s has no data statistics: drift not checked", name)
+        statistics["drift"] = {"against": name, "not_checked": champion.unreadable}
+        found = [
+            checks.drift_not_checked(champion.unreadable, policy=config.drift_policy, baseline_name=name)
+        ]
     else:
-        found, distances = checks.check_drift(
-            statistics["splits"],
-            champion.statistics,
-            metric=config.drift_metric,
-            threshold=config.drift_threshold,
-            policy=config.drift_policy,
-            baseline_name=name,
-        )
-        statistics["drift"] = {"against": name, "metric": config.drift_metric, "distance": distances}
+        found = _drift(config, statistics, champion.statistics, name)
     if config.skip_unchanged and config.fingerprint and champion.fingerprint == config.fingerprint:
         return found, champion.version, f"data unchanged since {name}: nothing to retrain"
     return found, champion.version, None
+
+
+def _drift(config: ValidateConfig, statistics: dict, baseline: dict, name: str) -> list[checks.Anomaly]:
+    """Category and image drift against `baseline`; the distances and shifts go into `statistics`."""
+    found, distances = checks.check_drift(
+        statistics["splits"],
+        baseline,
+        metric=config.drift_metric,
+        threshold=config.drift_threshold,
+        policy=config.drift_policy,
+        baseline_name=name,
+    )
+    image, shifts = checks.check_image_drift(
+        statistics["splits"],
+        baseline,
+        limits=config.image_shift_limits,
+        policy=config.drift_policy,
+        baseline_name=name,
+    )
+    statistics["drift"] = {
+        "against": name,
+        "metric": config.drift_metric,
+        "distance": distances,
+        "image": shifts,
+    }
+    return found + image
 
 
 def _write(

@@ -6,7 +6,8 @@ import mlflow
 
 from cityseg.components import tracking
 from cityseg.components.lineage.core import STATISTICS_FILE
-from cityseg.components.validate.checks import Anomaly
+from cityseg.components.validate.checks import WARNING, Anomaly
+from cityseg.components.validate.config import IMAGE_SHIFTS
 
 ARTIFACT_DIR = "data_validation"
 
@@ -21,6 +22,8 @@ def markdown(statistics: dict, anomalies: list[Anomaly], outcome: str) -> str:
     splits = statistics["splits"]
     names = list(splits)
     lines = ["# Data validation", "", f"**{outcome.splitlines()[0]}**", ""]
+    warnings = [a for a in anomalies if a.severity == WARNING]
+    lines += [f"**WARNING**: {a.description}" for a in warnings] + ([""] if warnings else [])
     lines += [
         f"Source fingerprint `{statistics['fingerprint'] or 'unknown'}`, "
         f"shards `{statistics['manifest_hash']}`",
@@ -41,13 +44,7 @@ def markdown(statistics: dict, anomalies: list[Anomaly], outcome: str) -> str:
     rows.append(["frames per city", *(_counts(splits[s]["frames_per_city"]) for s in names)])
     lines += ["## Statistics", "", *_table(["", *names], rows), ""]
     if drift := statistics.get("drift"):
-        distances = ", ".join(f"{split} {value:.4f}" for split, value in drift["distance"].items())
-        lines += [
-            "## Drift",
-            "",
-            f"{drift['metric']} distance to the data of {drift['against']}: {distances}",
-            "",
-        ]
+        lines += ["## Drift", "", *_drift(drift), ""]
     lines += ["## Anomalies", ""]
     if anomalies:
         rows = [[a.feature, a.kind, a.severity, a.short_description, a.description] for a in anomalies]
@@ -55,6 +52,24 @@ def markdown(statistics: dict, anomalies: list[Anomaly], outcome: str) -> str:
     else:
         lines.append("none")
     return "\n".join(lines) + "\n"
+
+
+def _drift(drift: dict) -> list[str]:
+    """The drift section's lines: the distances and image shifts, or why drift was not checked."""
+    if "not_checked" in drift:
+        return [f"**not checked** against {drift['against']}: {drift['not_checked']}"]
+    distances = ", ".join(f"{split} {value:.4f}" for split, value in drift["distance"].items())
+    lines = [f"{drift['metric']} distance to the data of {drift['against']}: {distances}"]
+    if image := drift.get("image"):
+        rows = [
+            [split, f"{s['brightness']:+.2f}", f"{s['colour']:.4f}", f"{s['contrast']:+.1%}"]
+            for split, s in image.items()
+        ]
+        lines += [
+            "",
+            *_table(["image shift", "brightness (grey levels)", "colour (share)", "contrast"], rows),
+        ]
+    return lines
 
 
 def _share(value) -> str:
@@ -78,6 +93,7 @@ def log_to_mlflow(config, statistics: dict, anomalies: list[Anomaly], outcome: s
                 "drift_metric": config.drift_metric,
                 "drift_threshold": config.drift_threshold,
                 "drift_policy": config.drift_policy,
+                **{name: getattr(config, name) for name in IMAGE_SHIFTS},
             }
         )
         metrics = {"anomalies": len(anomalies)}
@@ -89,8 +105,11 @@ def log_to_mlflow(config, statistics: dict, anomalies: list[Anomaly], outcome: s
             for channel, mean, std in zip("rgb", stats["image_mean"], stats["image_std"], strict=True):
                 metrics[f"{split}_image_mean_{channel}"] = mean
                 metrics[f"{split}_image_std_{channel}"] = std
-        for split, value in statistics.get("drift", {}).get("distance", {}).items():
+        drift = statistics.get("drift", {})
+        for split, value in drift.get("distance", {}).items():
             metrics[f"{split}_drift"] = value
+        for split, shifts in drift.get("image", {}).items():
+            metrics.update({f"{split}_image_{key}_shift": value for key, value in shifts.items()})
         mlflow.log_metrics(metrics)
         mlflow.log_dict(statistics, f"{ARTIFACT_DIR}/{STATISTICS_FILE}")
         mlflow.log_dict(

@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import mlflow
 import numpy as np
 import pytest
@@ -54,13 +55,17 @@ def test_validate_skips_unchanged_data_and_flags_drift_against_the_champion(sour
     assert (first.retrain, first.champion) == (True, "")
     version = _register(name, tmp_path / "v1")
 
-    assert lineage.champion_data(name) == lineage.VersionData(
-        version, "f1", lineage.champion_data(name).statistics
-    )
+    # The champion's statistics are the validation run's MLflow copy of what validate wrote (the file
+    # adds the copy's own address).
+    written = json.loads((tmp_path / "v1/statistics.json").read_text())
+    assert written.pop("mlflow_uri").startswith("runs:/")
+    assert lineage.champion_data(name) == lineage.VersionData(version, "f1", written)
     same = _validate(shards, tmp_path / "v2", name, fingerprint="f1")
     assert (same.retrain, same.champion) == (False, version)
     assert same.outcome == f"data unchanged since champion v{version}: nothing to retrain"
     assert same.statistics["drift"]["distance"] == {"train": 0.0, "val": 0.0, "test": 0.0}
+    assert same.statistics["drift"]["image"]["train"] == {"brightness": 0.0, "colour": 0.0, "contrast": 0.0}
+    assert same.anomalies == []
     kept = _validate(shards, tmp_path / "v3", name, fingerprint="f1", skip_unchanged=False)
     assert kept.retrain is True
 
@@ -153,3 +158,79 @@ def test_data_changes_per_split_and_city():
     }
     assert lineage.data_changes(new, old) == {"test": {"e": 2}, "train": {"b": -2, "d": 4}, "val": {"c": -1}}
     assert lineage.data_changes(new, None) == {}
+
+
+def _recolour(source, split: str, scale: tuple[float, float, float]) -> None:
+    """Scale each channel (B, G, R, as the PNG holds them) of every image of `split`: light and camera."""
+    for path in sorted((source / "leftImg8bit" / split).rglob("*.png")):
+        image = cv2.imread(str(path)).astype(np.float64) * np.asarray(scale)
+        write_png(path, np.clip(image, 0, 255).astype(np.uint8))
+
+
+def test_darker_frames_and_a_colour_cast_camera_are_drift(source, tmp_path, mlflow_uri):
+    name = "lineage-images"
+    _validate(shard_source(source, tmp_path / "week1"), tmp_path / "v1", name, fingerprint="f1")
+    version = _register(name, tmp_path / "v1")
+    _recolour(source, "train", (0.4, 0.4, 0.4))  # dusk: every channel at 40%
+    _recolour(source, "val", (0.7, 1.0, 1.0))  # a new camera with less blue
+    shards = shard_source(source, tmp_path / "week2")
+    warned = _validate(shards, tmp_path / "v2", name, fingerprint="f2")
+    assert [(a.feature, a.severity) for a in warned.anomalies] == [
+        ("train/image_brightness", "WARNING"),
+        ("train/image_contrast", "WARNING"),
+        ("val/image_colour", "WARNING"),
+    ]
+    shifts = warned.statistics["drift"]["image"]
+    assert shifts["train"]["brightness"] < -15 and abs(shifts["train"]["colour"]) < 0.02
+    assert shifts["val"]["colour"] > 0.02 and abs(shifts["val"]["brightness"]) < 15
+    # The test split is the same batch as the champion's: nothing moved.
+    assert shifts["test"] == {"brightness": 0.0, "colour": 0.0, "contrast": 0.0}
+    assert warned.statistics["drift"]["distance"] == {"train": 0.0, "val": 0.0, "test": 0.0}
+    markdown = (tmp_path / "v2/statistics.md").read_text()
+    assert (
+        f"**WARNING**: val: image colour shift +{shifts['val']['colour']:.4g} against the data of champion "
+        f"v{version} exceeds max_colour_shift 0.02 (policy warn)" in markdown
+    )
+    with pytest.raises(
+        DataValidationError, match=r"train: image brightness shift -\d+.*max_brightness_shift 15"
+    ):
+        _validate(shards, tmp_path / "v3", name, fingerprint="f2", drift_policy="fail")
+
+
+def test_a_champion_whose_statistics_cannot_be_read_fails_under_fail_and_warns_under_warn(
+    source, tmp_path, mlflow_uri
+):
+    name = "lineage-unreadable"
+    shards = shard_source(source, tmp_path / "week1")
+    _validate(shards, tmp_path / "v1", name, fingerprint="f1")
+    version = _register(name, tmp_path / "v1")
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(
+        name, version, "data_statistics", "runs:/0123456789abcdef/gone/statistics.json"
+    )
+    (tmp_path / "v1/statistics.json").unlink()
+    unreadable = (
+        r"cannot read data_statistics runs:/0123456789abcdef/gone/statistics.json: .*; "
+        rf"data_statistics_artifact {tmp_path / 'v1/statistics.json'}: .*No such file"
+    )
+    with pytest.raises(
+        DataValidationError,
+        match=rf"drift against the data of champion v{version} not checked \(policy fail\): its data "
+        rf"statistics could not be loaded: {unreadable}",
+    ):
+        _validate(shards, tmp_path / "v2", name, fingerprint="f2", drift_policy="fail")
+
+    warned = _validate(shards, tmp_path / "v3", name, fingerprint="f2")
+    (anomaly,) = warned.anomalies
+    assert (anomaly.feature, anomaly.kind, anomaly.severity) == ("drift", "DRIFT_NOT_CHECKED", "WARNING")
+    markdown = (tmp_path / "v3/statistics.md").read_text()
+    assert f"**WARNING**: drift against the data of champion v{version} not checked (policy warn)" in markdown
+    assert f"**not checked** against champion v{version}: cannot read data_statistics runs:/" in markdown
+    written = json.loads((tmp_path / "v3/anomalies.json").read_text())["anomaly_info"]
+    assert [a["kind"] for a in written] == ["DRIFT_NOT_CHECKED"]
+
+    # A version registered without statistics tags names what it lacks.
+    client.delete_model_version_tag(name, version, "data_statistics")
+    client.delete_model_version_tag(name, version, "data_statistics_artifact")
+    with pytest.raises(DataValidationError, match=r"no data_statistics or data_statistics_artifact tag"):
+        _validate(shards, tmp_path / "v4", name, fingerprint="f2", drift_policy="fail")

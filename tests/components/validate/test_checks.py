@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from cityseg.cli import main
 from cityseg.components import labels
-from cityseg.components.validate.checks import distance
+from cityseg.components.validate.checks import check_image_drift, distance, image_shift
 from cityseg.components.validate.config import ValidateConfig
 from cityseg.components.validate.core import DataValidationError, validate
 from cityseg.components.validate.statistics import compute_statistics, read_records
@@ -142,6 +142,44 @@ def test_a_truncated_shard_is_named(tmp_path):
         list(read_records(path))
 
 
+GREY = {"frames": 4, "image_mean": [100.0, 100.0, 100.0], "image_std": [40.0, 40.0, 40.0]}
+LIMITS = {"brightness": 15.0, "colour": 0.02, "contrast": 0.25}
+
+
+def test_image_shifts_on_hand_built_statistics():
+    assert image_shift(GREY, GREY) == {"brightness": 0.0, "colour": 0.0, "contrast": 0.0}
+    # Half the light: luma 100 -> 50, the channels keep their shares, the std halves.
+    night = {"frames": 4, "image_mean": [50.0, 50.0, 50.0], "image_std": [20.0, 20.0, 20.0]}
+    assert image_shift(night, GREY) == {"brightness": -50.0, "colour": 0.0, "contrast": -0.5}
+    # A blue cast: B 100 -> 160 moves luma by 0.114 * 60 and blue's share from 1/3 to 160/360.
+    blue = {"frames": 4, "image_mean": [100.0, 100.0, 160.0], "image_std": [40.0, 40.0, 40.0]}
+    assert image_shift(blue, GREY) == pytest.approx(
+        {"brightness": 6.84, "colour": 160 / 360 - 1 / 3, "contrast": 0.0}, abs=1e-6
+    )
+
+
+def test_image_drift_flags_what_moved_past_its_limit_and_nothing_else():
+    night = {"frames": 4, "image_mean": [50.0, 50.0, 50.0], "image_std": [36.0, 36.0, 36.0]}
+    blue = {"frames": 2, "image_mean": [100.0, 100.0, 160.0], "image_std": [40.0, 40.0, 40.0]}
+    splits = {"train": night, "val": blue, "test": GREY}
+    baseline = {"splits": {"train": GREY, "val": GREY, "test": GREY}}
+    found, shifts = check_image_drift(
+        splits, baseline, limits=LIMITS, policy="warn", baseline_name="champion v3"
+    )
+    assert [(a.feature, a.kind, a.severity) for a in found] == [
+        ("train/image_brightness", "IMAGE_BRIGHTNESS_SHIFT", "WARNING"),
+        ("val/image_colour", "IMAGE_COLOUR_SHIFT", "WARNING"),
+    ]
+    assert found[0].description == (
+        "train: image brightness shift -50 against the data of champion v3 exceeds max_brightness_shift 15 "
+        "(policy warn); channel means RGB 50.0/50.0/50.0 were RGB 100.0/100.0/100.0, "
+        "stds RGB 36.0/36.0/36.0 were RGB 40.0/40.0/40.0"
+    )
+    assert shifts["test"] == {"brightness": 0.0, "colour": 0.0, "contrast": 0.0}
+    failed, _ = check_image_drift(splits, baseline, limits=LIMITS, policy="fail", baseline_name="v3")
+    assert {a.severity for a in failed} == {"ERROR"}
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -149,6 +187,7 @@ def test_a_truncated_shard_is_named(tmp_path):
         ("drift_policy", "ignore", "drift_policy must be one of warn, fail"),
         ("drift_metric", "kl", "drift_metric must be one of js, linf"),
         ("min_frames", 0, "min_frames must be at least 1"),
+        ("max_colour_shift", -0.1, "max_colour_shift must be at least 0, got -0.1"),
     ],
 )
 def test_bad_settings_are_refused(field, value, message):
