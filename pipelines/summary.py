@@ -33,6 +33,8 @@ class RunSummary:
     retrain: bool = True
     fingerprint: str = ""
     outcome: str = ""
+    # The validate step's warnings (drift under policy warn, drift that could not be checked).
+    warnings: tuple[str, ...] = ()
 
 
 def summarise(run) -> RunSummary:
@@ -45,6 +47,10 @@ def summarise(run) -> RunSummary:
     manifest = json.loads(Path(shards_dir, "manifest.json").read_text())
     statistics = Path(outputs["statistics"].path, "statistics.json") if "statistics" in outputs else None
     fingerprint = json.loads(statistics.read_text()).get("fingerprint", "") if statistics else ""
+    anomalies = json.loads(statistics.with_name("anomalies.json").read_text()) if statistics else {}
+    warnings = tuple(
+        a["description"] for a in anomalies.get("anomaly_info", []) if a["severity"] == "WARNING"
+    )
     return RunSummary(
         params=run.params,
         splits={split: info["examples"] for split, info in manifest["splits"].items()},
@@ -68,6 +74,7 @@ def summarise(run) -> RunSummary:
         retrain=retrain,
         fingerprint=fingerprint,
         outcome=str(outputs.get("outcome", "")),
+        warnings=warnings,
     )
 
 
@@ -136,6 +143,7 @@ def format_summary(summary: RunSummary) -> str:
     width = max(len(key) for key, _ in rows)
     rule = "-" * (width + 40)
     lines = ["", "cityseg run summary", rule, *(f"{key:<{width}}  {value}" for key, value in rows), rule]
+    lines += [f"WARNING: {warning}" for warning in summary.warnings]
     if not summary.retrain:
         lines.append(f"SKIPPED: {summary.outcome}; nothing was trained or registered, aliases unchanged.")
     else:

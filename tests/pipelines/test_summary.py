@@ -1,5 +1,7 @@
 """The closing summary of `cityseg run`, on a hand-built run."""
 
+import json
+
 from cityseg.pipelines.local import pipeline_inputs
 from cityseg.pipelines.summary import RunSummary, format_summary
 
@@ -83,6 +85,37 @@ def test_blessed_summary_lists_scores_registry_and_places():
         "  mlflow ui --backend-store-uri sqlite:////w/mlflow/mlflow.db",
         "  open /w/kfp/r/evaluate/report",
     ]
+
+
+def test_validation_warnings_are_shown_after_the_table():
+    unread = "drift against the data of champion v2 not checked (policy warn): cannot read data_statistics x"
+    lines = format_summary(_summary(warnings=(unread,))).splitlines()
+    assert lines[lines.index(f"WARNING: {unread}") + 1].startswith("BLESSED: registered cityseg version 3")
+    assert not [line for line in format_summary(_summary()).splitlines() if "WARNING" in line]
+
+
+def test_a_run_summary_reads_the_warnings_of_the_validate_step(tmp_path):
+    from types import SimpleNamespace
+
+    from cityseg.pipelines.local import LocalRun
+    from cityseg.pipelines.summary import summarise
+
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards/manifest.json").write_text(json.dumps({"splits": {"val": {"examples": 2}}}))
+    (tmp_path / "statistics").mkdir()
+    (tmp_path / "statistics/statistics.json").write_text(json.dumps({"fingerprint": "f1"}))
+    anomalies = [
+        {"severity": "WARNING", "description": "train: image brightness shift -60"},
+        {"severity": "ERROR", "description": "never reached: an error stops the run"},
+    ]
+    (tmp_path / "statistics/anomalies.json").write_text(json.dumps({"anomaly_info": anomalies}))
+    outputs = {
+        "shards": SimpleNamespace(path=str(tmp_path / "shards")),
+        "statistics": SimpleNamespace(path=str(tmp_path / "statistics")),
+        **{"retrain": False, "blessed": False, "version": "", "aliases": "", "reason": "", "outcome": "same"},
+    }
+    run = LocalRun({"registered_model": "cityseg"}, outputs, "r", "l", "sqlite:///m.db", 1.0, [])
+    assert summarise(run).warnings == ("train: image brightness shift -60",)
 
 
 def test_refused_model_says_why_and_that_aliases_stay():
