@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from cityseg.components.parallel import RunnerConfig
+
 DRIFT_METRICS = ("js", "linf")
 DRIFT_POLICIES = ("warn", "fail")
 IMAGE_SHIFTS = ("max_brightness_shift", "max_colour_shift", "max_contrast_shift")
@@ -35,6 +37,7 @@ class ValidateConfig:
         experiment: MLflow experiment of the validation run.
         kfp_run_id: tagged on the validation run.
         workers: processes reading shards (None: one per core).
+        runner: the engine that reads the shards for the statistics (`local` pool, `beam`, `dataflow`).
         markdown_out: a second copy of statistics.md (the KFP Markdown artifact); None for none.
     """
 
@@ -57,6 +60,7 @@ class ValidateConfig:
     experiment: str = "cityseg"
     kfp_run_id: str | None = None
     workers: int | None = 1
+    runner: RunnerConfig = dataclasses.field(default_factory=RunnerConfig)
     markdown_out: str | None = None
 
     def __post_init__(self):

@@ -116,7 +116,9 @@ def validate(config: ValidateConfig) -> ValidationResult:
     from cityseg.components.dataset import load_manifest, local_shards
 
     manifest = load_manifest(config.shards)
-    splits, frames = compute_statistics(Path(local_shards(config.shards)), manifest, config.workers)
+    # Dataflow's workers read the shards where they are; here they are read from a local copy.
+    shards = config.shards if config.runner.runner == "dataflow" else Path(local_shards(config.shards))
+    splits, frames = compute_statistics(shards, manifest, config.workers, config.runner)
     tracking.connect(config.tracking_uri)
     statistics = {
         "fingerprint": config.fingerprint,

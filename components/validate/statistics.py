@@ -7,16 +7,18 @@ split we keep what a reader compares between weeks (frames per city, category pi
 mean and std per channel, sizes).
 """
 
+import contextlib
 import dataclasses
 import functools
 import struct
+import tempfile
 from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from cityseg.components import cityscapes, labels, parallel, tfrecord
+from cityseg.components import cityscapes, labels, parallel, storage, tfrecord
 from cityseg.components.parallel import RunnerConfig
 
 VOID_HISTOGRAM_BINS = 10
@@ -48,13 +50,23 @@ class ShardStats:
     pixels: int
 
 
+@contextlib.contextmanager
+def _readable(path: str | Path):
+    """A local path to read `path` at: itself, or a downloaded copy of a gs:// shard (Dataflow's workers)."""
+    if not storage.is_gcs(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="cityseg-statistics-") as folder:
+        yield storage.download(str(path), Path(folder, Path(str(path)).name))
+
+
 def read_records(path: str | Path):
-    """The serialized records of a TFRecord file, in order.
+    """The serialized records of a TFRecord file (local or gs://), in order.
 
     Raises:
         ValueError: naming the file, when it ends inside a record.
     """
-    with open(path, "rb") as handle:
+    with _readable(path) as local, open(local, "rb") as handle:
         while header := handle.read(12):
             if len(header) < 12:
                 raise ValueError(f"{path}: truncated TFRecord header")
@@ -154,25 +166,27 @@ def _summaries(results: list[tuple[tuple[str, str], ShardStats]], splits: tuple[
 
 
 def compute_statistics(
-    shards_dir: Path, manifest: dict, workers: int | None = 1, runner: RunnerConfig | None = None
+    shards_dir: str | Path, manifest: dict, workers: int | None = 1, runner: RunnerConfig | None = None
 ) -> tuple[dict, list[FrameStats]]:
-    """(statistics per split, every frame's stats) of a local shard folder described by `manifest`.
+    """(statistics per split, every frame's stats) of a shard folder described by `manifest`.
 
-    `runner` names the engine that reads the shards (None: the local process pool).
+    `runner` names the engine that reads the shards (None: the local process pool); on Dataflow the
+    folder must be on gs://.
 
     Raises:
         ValueError: naming the file, for a missing shard or a record that does not decode.
     """
     from cityseg.components.shard.core import shard_name
 
+    parallel.check_reachable(runner, shards=shards_dir)
     tasks = []
     for split, info in manifest["splits"].items():
         count = len(info["shards"])
         for index in range(count):
-            path = shards_dir / shard_name(split, index, count)
-            if not path.is_file():
+            path = storage.join(shards_dir, shard_name(split, index, count))
+            if not storage.exists(path):
                 raise ValueError(f"{path}: shard listed in {shards_dir}/manifest.json is missing")
-            tasks.append((split, str(path)))
+            tasks.append((split, path))
     # Per-shard stats are folded by a combiner that sorts them back into task order, so every runner
     # (local pool, Beam workers in any order) gives the same statistics.
     combiner = parallel.InTaskOrder(functools.partial(_summaries, splits=tuple(manifest["splits"])))

@@ -1,11 +1,14 @@
 """The Beam path reads every kind of source, and Dataflow's output comes back through gs://."""
 
+import json
+
 import pytest
 
 from cityseg.components import parallel, storage
 from cityseg.components.parallel import RunnerConfig
 from cityseg.components.remap.config import RemapConfig
 from cityseg.components.remap.core import remap
+from cityseg.components.validate.statistics import compute_statistics
 from tests import builders
 from tests.components.beam.test_agreement import BEAM_THREADS, digests
 
@@ -69,3 +72,13 @@ def test_dataflow_refuses_a_local_source_before_any_job(tmp_path, gcs_emulator):
         ValueError, match=r"cityscapes: .*/cityscapes is not a gs:// location; Dataflow's workers"
     ):
         remap(config)
+
+
+def test_beam_statistics_read_shards_on_gcs(tmp_path, gcs_emulator):
+    shards = builders.write_shard_folder(tmp_path)
+    manifest = json.loads((shards / "manifest.json").read_text())
+    on_gcs = storage.join(gcs_emulator(), "shards")
+    storage.copy_tree(shards, on_gcs)
+    splits, frames = compute_statistics(on_gcs, manifest, workers=2, runner=BEAM_THREADS)
+    assert (splits, frames) == compute_statistics(shards, manifest, workers=1)
+    assert sum(split["frames"] for split in splits.values()) == len(frames) == 8
