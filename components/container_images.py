@@ -1,19 +1,18 @@
 """Container images: the one place that names them, and `python -m cityseg.components.container_images build`.
 
-Every KFP component references `image(step)`, and `make images` builds and pushes exactly those
-names, so the compiled pipeline and the registry never disagree. A shared base image carries the
-project and its CPU dependencies; `base-gpu` is the same Dockerfile with the CUDA TensorFlow extra,
-which the train and evaluate images start from.
+Every KFP component references `image(step)`, and `make images` builds (and with PUSH=1 pushes)
+exactly those names, so the compiled pipeline and the registry never disagree. A shared base image
+carries the project and all its heavy dependencies; `base-gpu` is the same Dockerfile with the CUDA
+TensorFlow extra, which the train and evaluate images start from. `--cpu-only` leaves the CUDA
+images out and builds train and evaluate on the CPU base, for `cityseg run --runner docker` on a
+machine without a GPU; such images are never pushed.
 
-Pinning by digest: `build --push --digests FILE` records the registry digest of every pushed image,
-and `pin FILE...` rewrites each `registry/cityseg-X:tag` reference in a compiled pipeline (or any
-text file) to `registry/cityseg-X@sha256:...`, so a run uses exactly the bytes that were pushed.
+Pinning by digest (`image_digests`): `build --push --digests FILE` records the registry digest of
+every pushed image, and `pin FILE...` rewrites a compiled pipeline's tag references to them.
 """
 
 import importlib.metadata
-import json
 import os
-import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import click
 from kfp import dsl
+
+from cityseg.components import image_base, image_digests
 
 DEFAULT_REGISTRY = "ghcr.io/cityseg"
 DEFAULT_TAG = importlib.metadata.version("cityseg")
@@ -40,6 +41,11 @@ class ImageSpec:
     def dockerfile(self) -> Path:
         return IMAGES_DIR / (self.folder or self.name) / "Dockerfile"
 
+    @property
+    def cuda(self) -> bool:
+        """Whether the image holds CUDA TensorFlow (itself or through its base)."""
+        return self.extras == "gpu" or self.base == "base-gpu"
+
 
 # Build order matters: the bases come first. The GPU base is the CPU base's Dockerfile with other extras.
 IMAGES = (
@@ -54,7 +60,7 @@ IMAGES = (
     ImageSpec("push", base="base"),
     ImageSpec("serve", base="base"),
     # The serve Dockerfile on CUDA TensorFlow, for the InferenceService's GPU overlay.
-    ImageSpec("serve-gpu", base="base-gpu", extras="gpu", folder="serve"),
+    ImageSpec("serve-gpu", base="base-gpu", folder="serve"),
     ImageSpec("mlflow"),
 )
 BY_NAME = {spec.name: spec for spec in IMAGES}
@@ -100,88 +106,57 @@ def rebase(step_component, step: str, registry: str, tag: str):
     )
 
 
-def build_commands(registry: str, tag: str, push: bool, commit: str | None = None) -> list[list[str]]:
+@dataclass(frozen=True)
+class BuildOptions:
+    """How `docker build` runs: which Python the bases start from, with which CA bundle and docker.
+
+    `cpu_only` leaves out the CUDA bases and serve-gpu, and builds train and evaluate on the CPU base.
+    """
+
+    python_image: str = image_base.OFFICIAL_PYTHON
+    cpu_only: bool = False
+    ca_bundle: Path | None = None
+    docker: str = "docker"
+
+
+def _build_argv(spec: ImageSpec, registry: str, tag: str, options: BuildOptions) -> list[str]:
+    argv = [options.docker, "build", "--network", "host", "-f", str(spec.dockerfile)]
+    argv += ["-t", image(spec.name, registry, tag)]
+    if options.ca_bundle is not None:
+        argv += ["--secret", f"id=ca,src={options.ca_bundle}"]
+    if spec.base is None:
+        argv += ["--build-arg", f"PYTHON_IMAGE={options.python_image}"]
+    else:
+        base = "base" if options.cpu_only else spec.base
+        argv += ["--build-arg", f"BASE_IMAGE={image(base, registry, tag)}"]
+    return argv
+
+
+def build_commands(
+    registry: str, tag: str, push: bool, commit: str | None = None, options: BuildOptions = BuildOptions()
+) -> list[list[str]]:
     """The `docker build` (and `docker push`) command lines for every image, bases first.
 
     `commit` is baked into the bases as CITYSEG_GIT_COMMIT, which MLflow runs are tagged with.
+
+    Raises:
+        ValueError: `push` with `options.cpu_only`: a CPU train image must not take the CUDA one's name.
     """
+    if push and options.cpu_only:
+        raise ValueError("CPU-only images are for local runs: they are never pushed")
     commands = []
     for spec in IMAGES:
-        argv = ["docker", "build", "-f", str(spec.dockerfile), "-t", image(spec.name, registry, tag)]
-        if spec.base is not None:
-            argv += ["--build-arg", f"BASE_IMAGE={image(spec.base, registry, tag)}"]
+        if options.cpu_only and spec.cuda and spec.name not in ("train", "evaluate"):
+            continue
+        argv = _build_argv(spec, registry, tag, options)
         if spec.extras:
             argv += ["--build-arg", f"EXTRAS={spec.extras}"]
         if spec.base is None and spec.extras and commit:
             argv += ["--build-arg", f"GIT_COMMIT={commit}"]
         commands.append([*argv, str(IMAGES_DIR.parent)])
         if push:
-            commands.append(["docker", "push", image(spec.name, registry, tag)])
+            commands.append([options.docker, "push", image(spec.name, registry, tag)])
     return commands
-
-
-def repo_digest(reference: str, docker: str = "docker") -> str:
-    """The digest reference (`repository@sha256:...`) under which `reference` was pushed.
-
-    Raises:
-        ValueError: docker knows no digest of `reference` in its own repository (it was never pushed).
-    """
-    argv = [docker, "image", "inspect", "--format", "{{json .RepoDigests}}", reference]
-    listed = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout or "null")
-    repository = reference.rsplit(":", 1)[0]
-    for digest in listed or []:
-        if digest.split("@", 1)[0] == repository:
-            return digest
-    raise ValueError(f"{reference}: docker records no digest in {repository}; push the image first")
-
-
-def write_digests(path: Path, digests: dict[str, str]) -> None:
-    """Add `digests` (tag reference -> digest reference) to the JSON file `path`, written atomically."""
-    recorded = load_digests(path) if path.exists() else {}
-    recorded.update(digests)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
-def load_digests(path: Path) -> dict[str, str]:
-    """The tag reference -> digest reference table of `path`.
-
-    Raises:
-        ValueError: the file is not such a JSON table, naming the file and the bad entry.
-    """
-    try:
-        table = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the image digests: {err}") from err
-    if not isinstance(table, dict):
-        raise ValueError(f"{path}: expected a JSON object of image references")
-    for tagged, pinned in table.items():
-        if not (isinstance(pinned, str) and re.fullmatch(r"[^@\s]+@sha256:[0-9a-f]{64}", pinned)):
-            raise ValueError(f"{path}: {tagged}: {pinned!r} is not a repository@sha256:<64 hex> reference")
-        if pinned.split("@", 1)[0] != tagged.rsplit(":", 1)[0]:
-            raise ValueError(f"{path}: {tagged}: the digest {pinned} is of another repository")
-    return table
-
-
-def pin_text(text: str, digests: dict[str, str]) -> tuple[str, int]:
-    """`text` with every whole tag reference of `digests` replaced by its digest reference, and the count."""
-    count = 0
-    for tagged, pinned in digests.items():
-        # A whole reference only: `r/cityseg-serve:0.1.0` must not match inside `...:0.1.0-rc1`.
-        text, n = re.subn(rf"(?<![\w./-]){re.escape(tagged)}(?![\w.-])", pinned, text)
-        count += n
-    return text, count
-
-
-def unpinned(text: str, digests: dict[str, str]) -> list[str]:
-    """The cityseg image references in `text` still on a tag of `digests`' registries and tags."""
-    stems = {(tagged.rsplit("/", 1)[0], tagged.rsplit(":", 1)[1]) for tagged in digests}
-    found = set()
-    for registry, tag in stems:
-        pattern = rf"(?<![\w./-]){re.escape(registry)}/cityseg-[\w.-]+?:{re.escape(tag)}(?![\w.-])"
-        found.update(re.findall(pattern, text))
-    return sorted(found)
 
 
 @click.group()
@@ -190,8 +165,9 @@ def main() -> None:
 
 
 def _run(argv: list[str]) -> None:
+    # The `ca` secret and the pip cache mounts are BuildKit features.
     try:
-        subprocess.run(argv, check=True)
+        subprocess.run(argv, check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"})
     except FileNotFoundError as err:
         raise click.ClickException("docker is not installed: `make images` needs a container engine") from err
     except subprocess.CalledProcessError as err:
@@ -208,25 +184,45 @@ def _run(argv: list[str]) -> None:
     help="With --push: record each pushed image's digest in this JSON file (for `pin`).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the commands instead of running them.")
-def build(registry: str, tag: str, push: bool, digests: Path | None, dry_run: bool) -> None:
+@click.option(
+    "--cpu-only", is_flag=True, help="Leave out the CUDA images; train and evaluate on the CPU base."
+)
+@click.option(
+    "--python-image",
+    default="auto",
+    show_default=True,
+    help="Image the bases start from; auto: python:3.11-slim if docker can pull it, else one made "
+    "from Debian packages (images/base-debian/build.sh).",
+)
+@click.option("--docker", default="docker", show_default=True, help="The docker CLI (one with BuildKit).")
+def build(registry: str, tag: str, push: bool, digests: Path | None, dry_run: bool, **how) -> None:
     """Build (and push) every image with the names the pipeline components reference."""
     from cityseg.components.tracking import git_commit
 
     if digests is not None and not push:
         raise click.BadParameter("digests exist only for pushed images: add --push", param_hint="--digests")
+    if push and how["cpu_only"]:
+        raise click.BadParameter("CPU-only images are for local runs, never pushed", param_hint="--cpu-only")
+    try:
+        ca_bundle = image_base.host_ca_bundle()
+        choice = how["python_image"]
+        python_image = choice if dry_run else image_base.python_image(choice, how["docker"])
+    except (ValueError, subprocess.CalledProcessError) as err:
+        raise click.ClickException(f"cannot prepare the build: {err}") from err
+    options = BuildOptions(python_image, how["cpu_only"], ca_bundle, how["docker"])
     pushed = []
-    for argv in build_commands(registry, tag, push, git_commit()):
+    for argv in build_commands(registry, tag, push, git_commit(), options):
         click.echo(" ".join(argv))
         if not dry_run:
             _run(argv)
-            if argv[:2] == ["docker", "push"]:
+            if argv[1] == "push":
                 pushed.append(argv[2])
     if digests is not None and pushed:
         try:
-            table = {reference: repo_digest(reference) for reference in pushed}
+            table = {ref: image_digests.repo_digest(ref, how["docker"]) for ref in pushed}
         except (ValueError, subprocess.CalledProcessError) as err:
             raise click.ClickException(f"cannot read a pushed image's digest: {err}") from err
-        write_digests(digests, table)
+        image_digests.write_digests(digests, table)
         click.echo(f"recorded {len(table)} digests in {digests}")
 
 
@@ -243,16 +239,16 @@ def build(registry: str, tag: str, push: bool, digests: Path | None, dry_run: bo
 def pin(files: tuple[Path, ...], digests: Path) -> None:
     """Rewrite every pushed image's tag reference in FILES (e.g. pipeline.yaml) to its digest."""
     try:
-        table = load_digests(digests)
+        table = image_digests.load_digests(digests)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     for path in files:
-        text, count = pin_text(path.read_text(), table)
+        text, count = image_digests.pin_text(path.read_text(), table)
         if count == 0:
             raise click.ClickException(
                 f"{path}: no image reference of {digests} in it; compiled for another tag?"
             )
-        missing = unpinned(text, table)
+        missing = image_digests.unpinned(text, table)
         if missing:
             raise click.ClickException(f"{path}: no digest recorded for {', '.join(missing)}; left unchanged")
         tmp = path.with_name(f".{path.name}.tmp")

@@ -13,6 +13,7 @@ import click
 
 from cityseg.components import container_images, tracking
 from cityseg.pipelines.client import ScheduleConfig
+from cityseg.pipelines.local import RUNNERS
 
 # KFP parameter types as the pipelines' InputSpecs name them; lists are given comma-separated.
 CLICK_TYPES = {"String": str, "Integer": int, "Float": float, "Boolean": bool}
@@ -126,13 +127,21 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 @pipeline_options
 @work_dir_option
 @verbose_option
-def run(work_dir: Path, verbose: bool, **params) -> None:
+@click.option(
+    "--runner",
+    type=click.Choice(RUNNERS),
+    default=RUNNERS[0],
+    show_default=True,
+    help="subprocess: every task in this Python; docker: every task in its own image, hardened as on "
+    "the cluster (build them with `make images CPU_ONLY=1`; needs an MLflow server's URL).",
+)
+def run(work_dir: Path, verbose: bool, runner: str, **params) -> None:
     """Run the whole training pipeline locally (kfp.local) and print a summary."""
     from cityseg.pipelines.local import run_local
     from cityseg.pipelines.summary import format_summary
 
-    with local_run_errors():
-        summary = run_local(params, work_dir, verbose)
+    with local_run_errors(ValueError):
+        summary = run_local(params, work_dir, verbose, runner)
     click.echo(format_summary(summary))
 
 

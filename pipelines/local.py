@@ -1,7 +1,8 @@
 """`cityseg run` and `cityseg compare`: a pipeline in kfp.local, each run in its own folder.
 
-Tasks run as subprocesses of this Python (SubprocessRunner without a venv), so they use the
-installed project exactly as the container images do. Each run gets `WORK/runs/<pipeline>-<time>/`,
+By default tasks run as subprocesses of this Python (SubprocessRunner without a venv), so they use
+the installed project exactly as the container images do. With the "docker" runner each task runs
+in its own image under the cluster's hardening (`docker_tasks`). Each run gets `WORK/runs/<pipeline>-<time>/`,
 holding its artifacts and `logs/<task>.log`. Local caching is on, in `WORK/cache/`: a second run
 with the same data and sizes reuses the synth, remap and shard outputs of an earlier run.
 """
@@ -13,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cityseg.components import tracking
+from cityseg.pipelines import docker_tasks
 from cityseg.pipelines.console import task_console
-from cityseg.pipelines.steps import LOCAL
+from cityseg.pipelines.steps import COMPONENTS, LOCAL, Steps
 from cityseg.pipelines.summary import RunSummary, summarise
+
+RUNNERS = ("subprocess", "docker")
 
 
 @dataclass(frozen=True)
@@ -61,19 +65,43 @@ def new_run_dir(work_dir: Path, name: str) -> Path:
     return run_dir
 
 
+def task_runner(runner: str, params: dict):
+    """The kfp.local runner named `runner`, for a run with `params`.
+
+    Raises:
+        ValueError: an unknown runner; for "docker", a tracking URI that is no server, a data folder
+            that does not exist, or an image that is not built.
+    """
+    from kfp import local
+
+    if runner == "subprocess":
+        return local.SubprocessRunner(use_venv=False)
+    if runner != "docker":
+        raise ValueError(f"unknown runner {runner!r}; known: {', '.join(RUNNERS)}")
+    docker_tasks.check_tracking_uri(params["mlflow_tracking_uri"])
+    references = {Steps().image(step) for step in COMPONENTS}
+    missing = docker_tasks.missing_images(references)
+    if missing:
+        raise ValueError(f"images not built: {', '.join(missing)}; build them with `make images CPU_ONLY=1`")
+    return local.DockerRunner(**docker_tasks.container_run_args(docker_tasks.host_folders(params)))
+
+
 def run_in_kfp_local(
     create: Callable[[], object],
     params: dict,
     work_dir: Path,
     validate: Callable[[dict], None],
     verbose: bool = False,
+    runner: str = "subprocess",
 ) -> LocalRun:
     """Run the pipeline `create()` builds in kfp.local under `work_dir`, with `params` over its defaults.
 
-    Prints one line per task start and end (with `verbose`, every line of every task).
+    Prints one line per task start and end (with `verbose`, every line of every task). `runner` is
+    "subprocess" (tasks in this Python) or "docker" (each task in its image, see `docker_tasks`).
 
     Raises:
         cityseg.pipelines.validation.ParameterError: `validate` rejects a parameter, before any step runs.
+        ValueError: the runner cannot run these tasks (see `task_runner`).
         RuntimeError: a step failed (the end of its log is printed above, with the log's path).
     """
     from kfp import local
@@ -85,10 +113,15 @@ def run_in_kfp_local(
     # Pin the store explicitly, so every step (and the summary) uses the same one whatever the cwd.
     tracking_uri = tracking.resolve_tracking_uri(params["mlflow_tracking_uri"] or None, work_dir)
     params = {**params, "mlflow_tracking_uri": tracking_uri}
+    if runner == "docker":
+        params = docker_tasks.params_with_folders(params)
+    kfp_runner = task_runner(runner, params)
     tracking.connect(tracking_uri, work_dir=work_dir)
     run_dir = new_run_dir(work_dir, pipeline.component_spec.name)
+    if runner == "docker":
+        docker_tasks.writable_by_tasks(run_dir)
     local.init(
-        runner=local.SubprocessRunner(use_venv=False),
+        runner=kfp_runner,
         pipeline_root=str(run_dir),
         enable_caching=True,
         cache_root=str(work_dir / "cache"),
@@ -109,13 +142,19 @@ def run_in_kfp_local(
     )
 
 
-def run_local(params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR, verbose: bool = False) -> RunSummary:
-    """Validate `params`, run the training pipeline in kfp.local under `work_dir`, and summarise it."""
+def run_local(
+    params: dict,
+    work_dir: Path = tracking.DEFAULT_WORK_DIR,
+    verbose: bool = False,
+    runner: str = "subprocess",
+) -> RunSummary:
+    """Validate `params`, run the training pipeline in kfp.local under `work_dir` with `runner`, and
+    summarise it."""
     from cityseg.pipelines.training import create_pipeline
     from cityseg.pipelines.validation import validate_params
 
     return summarise(
-        run_in_kfp_local(lambda: create_pipeline(LOCAL), params, work_dir, validate_params, verbose)
+        run_in_kfp_local(lambda: create_pipeline(LOCAL), params, work_dir, validate_params, verbose, runner)
     )
 
 

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from cityseg.components import container_images
+from cityseg.components import container_images, image_digests
 
 REGISTRY, TAG = "europe-docker.pkg.dev/p/r", "v2"
 STAND_IN = """\
@@ -68,12 +68,12 @@ def test_pin_rewrites_whole_references_only(tmp_path):
     serve, train = f"{REGISTRY}/cityseg-serve:{TAG}", f"{REGISTRY}/cityseg-train:{TAG}"
     table = {serve: _digest(serve), train: _digest(train)}
     text = f"image: {serve}\nimage: '{train}'\nother: {serve}-rc1\nx: {REGISTRY}/cityseg-serve:{TAG}0\n"
-    pinned, count = container_images.pin_text(text, table)
+    pinned, count = image_digests.pin_text(text, table)
     assert count == 2
     assert pinned == (
         f"image: {_digest(serve)}\nimage: '{_digest(train)}'\nother: {serve}-rc1\nx: {serve}0\n"
     )
-    assert container_images.unpinned(pinned + f"image: {REGISTRY}/cityseg-push:{TAG}\n", table) == [
+    assert image_digests.unpinned(pinned + f"image: {REGISTRY}/cityseg-push:{TAG}\n", table) == [
         f"{REGISTRY}/cityseg-push:{TAG}"
     ]
 
@@ -87,19 +87,19 @@ def test_a_compiled_pipeline_is_pinned_in_full_or_left_unchanged(tmp_path, docke
     )
     assert result.exit_code == 0, result.output
     compiled = package.read_text()
-    used = container_images.unpinned(compiled, {f"{REGISTRY}/cityseg-base:{TAG}": ""})
+    used = image_digests.unpinned(compiled, {f"{REGISTRY}/cityseg-base:{TAG}": ""})
     assert f"{REGISTRY}/cityseg-train:{TAG}" in used
     digests = tmp_path / "digests.json"
-    container_images.write_digests(digests, {reference: _digest(reference) for reference in used[1:]})
+    image_digests.write_digests(digests, {reference: _digest(reference) for reference in used[1:]})
     refused = CliRunner().invoke(container_images.main, ["pin", str(package), "--digests", str(digests)])
     assert refused.exit_code == 1
     assert f"no digest recorded for {used[0]}; left unchanged" in refused.output
     assert package.read_text() == compiled
-    container_images.write_digests(digests, {used[0]: _digest(used[0])})
+    image_digests.write_digests(digests, {used[0]: _digest(used[0])})
     result = CliRunner().invoke(container_images.main, ["pin", str(package), "--digests", str(digests)])
     assert result.exit_code == 0, result.output
     pinned = package.read_text()
-    assert container_images.unpinned(pinned, json.loads(digests.read_text())) == []
+    assert image_digests.unpinned(pinned, json.loads(digests.read_text())) == []
     assert pinned.count("@sha256:") == compiled.count(f":{TAG}")
     for reference in used:
         assert _digest(reference) in pinned
@@ -117,5 +117,5 @@ def test_bad_digest_files_are_refused_naming_the_entry(tmp_path, table, message)
     path = tmp_path / "digests.json"
     path.write_text(json.dumps(table))
     with pytest.raises(ValueError, match=message) as err:
-        container_images.load_digests(path)
+        image_digests.load_digests(path)
     assert str(path) in str(err.value)
