@@ -1,8 +1,9 @@
 """One training step under MirroredStrategy over two logical CPUs against one replica, as JSON.
 
-Run as `python -m tests.components.train.mirrored_step MODEL:LOSS:OPTIMIZER ...` (adam or sgd):
-logical devices must be configured
-before TensorFlow starts, so this runs in its own process.
+Run as `python -m tests.components.train.mirrored_step MODEL:LOSS:OPTIMIZER[:local_bn] ...` (adam or
+sgd; `local_bn` turns batch norm's synchronisation off again, so each replica normalises its own half
+of the batch, to show what the synchronisation changes): logical devices must be configured before
+TensorFlow starts, so this runs in its own process.
 """
 
 import json
@@ -23,7 +24,9 @@ def _batch() -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images).astype(np.float32) / 255, np.stack(masks).astype(np.int32)
 
 
-def _step(strategy, model_name: str, loss: str, optimizer: str) -> tuple[float, float, list[np.ndarray]]:
+def _step(
+    strategy, model_name: str, loss: str, optimizer: str, batch_norm: str = "synchronized"
+) -> tuple[float, float, list[np.ndarray]]:
     """(training loss, validation loss, weights after the step) of one step on the global batch."""
     import keras
 
@@ -33,6 +36,10 @@ def _step(strategy, model_name: str, loss: str, optimizer: str) -> tuple[float, 
     keras.utils.set_random_seed(0)
     config = TrainConfig(data="", out="", model=model_name, loss=loss, lr_schedule="constant")
     model = build_model(config, strategy, (HEIGHT, WIDTH), 1, CATEGORY_PIXELS)
+    if batch_norm == "local_bn":
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = False
     if optimizer == "sgd":
         # Adam hides a gradient N times too large; plain SGD steps in proportion to it.
         with strategy.scope():
