@@ -5,6 +5,7 @@ the project's work folder (`work/mlflow/mlflow.db`, artifacts beside it), so tha
 needs no server and `mlflow ui --backend-store-uri sqlite:///work/mlflow/mlflow.db` shows it.
 """
 
+import importlib.metadata
 import logging
 import os
 import subprocess
@@ -196,14 +197,61 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     mlflow.log_metrics(metrics, step=step)
 
 
-def log_keras_model(model, sample, name: str = "model") -> None:
-    """Log a Keras model to the active run, with the signature of its prediction on `sample`."""
-    import tensorflow as tf
+# The CPU images install tensorflow-cpu, the GPU image tensorflow[and-cuda] (setup.cfg extras cpu, gpu).
+CPU_TENSORFLOW, GPU_TENSORFLOW = "tensorflow-cpu", "tensorflow[and-cuda]"
+# An and-cuda install is told apart from a plain `tensorflow` by one of the CUDA wheels it pulls in.
+CUDA_MARKER = "nvidia-cudnn-cu12"
 
+
+def tensorflow_requirements(version_of=importlib.metadata.version) -> dict[str, str]:
+    """Pinned requirements of TensorFlow: `installed` (the distribution here), `cpu` and `gpu`.
+
+    `version_of` maps a distribution's name to its installed version, raising
+    `importlib.metadata.PackageNotFoundError` when it is absent.
+
+    Raises:
+        ValueError: no TensorFlow distribution is installed.
+    """
+
+    def version(name: str) -> str | None:
+        try:
+            return version_of(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    if version(CPU_TENSORFLOW):
+        installed = f"{CPU_TENSORFLOW}=={version(CPU_TENSORFLOW)}"
+    elif version("tensorflow"):
+        name = GPU_TENSORFLOW if version(CUDA_MARKER) else "tensorflow"
+        installed = f"{name}=={version('tensorflow')}"
+    else:
+        raise ValueError(f"neither {CPU_TENSORFLOW} nor tensorflow is installed")
+    pinned = installed.partition("==")[2]
+    return {
+        "installed": installed,
+        "cpu": f"{CPU_TENSORFLOW}=={pinned}",
+        "gpu": f"{GPU_TENSORFLOW}=={pinned}",
+    }
+
+
+def log_keras_model(model, sample, name: str = "model") -> None:
+    """Log a Keras model to the active run, with the signature of its prediction on `sample`.
+
+    Its requirements.txt names the TensorFlow distribution it was trained with, so a loader gets
+    what ran; the MLmodel metadata `tensorflow_requirements` holds the CPU and the GPU variant at
+    that version, for a loader on the other kind of machine.
+    """
     signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
+    tensorflow = tensorflow_requirements()
     # Stated, not inferred: MLflow infers them by loading the model in a subprocess, 8 s a run.
-    requirements = [*mlflow.keras.get_default_pip_requirements(), f"tensorflow=={tf.__version__}"]
-    mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=requirements)
+    requirements = [*mlflow.keras.get_default_pip_requirements(), tensorflow["installed"]]
+    mlflow.keras.log_model(
+        model,
+        name=name,
+        signature=signature,
+        pip_requirements=requirements,
+        metadata={"tensorflow_requirements": {"cpu": tensorflow["cpu"], "gpu": tensorflow["gpu"]}},
+    )
 
 
 def log_files(paths: list[Path], artifact_path: str | None = None) -> None:

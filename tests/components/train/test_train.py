@@ -1,5 +1,6 @@
 """End-to-end training on tiny shards: the model folder, the exports and the MLflow run."""
 
+import importlib.metadata
 import json
 import warnings
 from pathlib import Path
@@ -135,11 +136,20 @@ def test_mlflow_run_holds_params_metrics_tags_and_model(trained, mlflow_uri):
     assert list(signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 32, 64, 3]
     assert list(signature.outputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 32, 64, 8]
     requirements = Path(mlflow.artifacts.download_artifacts(f"{model_uri}/requirements.txt")).read_text()
-    assert requirements.split() == [
-        f"mlflow=={mlflow.__version__}",
-        f"keras=={keras.__version__}",
-        f"tensorflow=={tf.__version__}",
-    ]
+    assert requirements.split()[:2] == [f"mlflow=={mlflow.__version__}", f"keras=={keras.__version__}"]
+    # The TensorFlow the model was trained with: a distribution installed here, at that version (the
+    # CPU images install tensorflow-cpu, whose requirement `tensorflow==` would not have named).
+    (tensorflow,) = requirements.split()[2:]
+    distribution, version = tensorflow.removesuffix("[and-cuda]").split("==")
+    assert distribution in ("tensorflow-cpu", "tensorflow") and version == tf.__version__
+    assert importlib.metadata.version(distribution) == version
+    metadata = mlflow.models.get_model_info(model_uri).metadata
+    assert metadata == {
+        "tensorflow_requirements": {
+            "cpu": f"tensorflow-cpu=={tf.__version__}",
+            "gpu": f"tensorflow[and-cuda]=={tf.__version__}",
+        }
+    }
     logged = mlflow.keras.load_model(model_uri)
     local = keras.models.load_model(f"{config.out}/model.keras", compile=False)
     images = np.random.default_rng(1).random((1, 32, 64, 3), dtype=np.float32)
