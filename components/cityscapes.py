@@ -27,12 +27,15 @@ LABEL_ZIP = "gtFine_trainvaltest.zip"
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
 POLYGONS_SUFFIX = "_gtFine_polygons.json"
+INSTANCE_SUFFIX = "_gtFine_instanceIds.png"
 CATEGORY_SUFFIX = "_gtFine_categoryIds.png"
 
 # The tail of a path names the frame; anything before it (a zip name, a folder) is ignored.
 _FRAME_RE = r"(?:^|/){kind}/(?P<split>[^/]+)/(?P<city>[^/]+)/(?P<stem>[^/]+){suffix}$"
 IMAGE_RE = re.compile(_FRAME_RE.format(kind="leftImg8bit", suffix=re.escape(IMAGE_SUFFIX)))
 LABEL_RE = re.compile(_FRAME_RE.format(kind="gtFine", suffix=re.escape(LABEL_SUFFIX)))
+INSTANCE_RE = re.compile(_FRAME_RE.format(kind="gtFine", suffix=re.escape(INSTANCE_SUFFIX)))
+POLYGONS_RE = re.compile(_FRAME_RE.format(kind="gtFine", suffix=re.escape(POLYGONS_SUFFIX)))
 CATEGORY_RE = re.compile(r"(?:^|/)(?P<split>[^/]+)/(?P<city>[^/]+)/(?P<stem>[^/]+)" + CATEGORY_SUFFIX + "$")
 
 FrameKey = tuple[str, str, str]
@@ -219,6 +222,18 @@ def decode_mask(data: bytes, where: str) -> np.ndarray:
             f"{where}: expected a single-channel 8-bit id image, got {mask.dtype.itemsize * 8}-bit"
         )
     return mask
+
+
+def decode_instances(data: bytes, where: str) -> np.ndarray:
+    """A gtFine instanceIds PNG (single channel, 16-bit, or 8-bit where no id reaches 256) -> HxW int32.
+
+    Raises:
+        ValueError: naming `where`, for a corrupt PNG or one with several channels.
+    """
+    ids = decode_png(data, where)
+    if ids.ndim != 2:
+        raise ValueError(f"{where}: expected a single-channel instance id image, got {ids.shape[2]} channels")
+    return ids.astype(np.int32)
 
 
 def decode_image(data: bytes, where: str) -> np.ndarray:
