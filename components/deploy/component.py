@@ -5,7 +5,7 @@ from typing import NamedTuple
 from cityseg.components import container_images
 
 
-@container_images.component("deploy")
+@container_images.component
 def deploy(
     *,
     blessed: bool,
@@ -19,18 +19,20 @@ def deploy(
     serving_dir: str,
     mlflow_tracking_uri: str,
 ) -> NamedTuple("DeployOutputs", [("url", str), ("version", str), ("traffic", str)]):
-    """Serve the blessed version: a canary on the KServe InferenceService, promoted when Ready.
+    """Serve the blessed version: a canary on the KServe InferenceService, promoted after a good soak.
 
     Args:
         blessed: push's verdict; when False nothing is deployed.
         version: the registered model version that push registered.
         registered_model: MLflow registered model name.
-        target: "kserve" on the cluster, "local" in kfp.local (only reports the URL and the version).
+        target: "kserve" on the cluster; "local" in kfp.local (the `cityseg serve` at the default URL,
+            if one runs, must come to serve the version).
         service: the InferenceService's name (manifests/serving).
         namespace: its namespace; empty means the namespace the task runs in.
-        canary_traffic_percent: share of the traffic the new revision gets until it is Ready.
+        canary_traffic_percent: share of the traffic the new revision gets during its soak.
         ready_timeout_s: how long the canary may take to become Ready before it is rolled back
-            (traffic to the previous revision, @champion back to @previous) and the step fails.
+            (traffic to the stable revision, @champion back to @previous) and the step fails; the
+            soak's length and bounds are DeployConfig's.
         serving_dir: push's serving folder, for a predictor that loads STORAGE_URI; empty otherwise.
         mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI.
     Returns:

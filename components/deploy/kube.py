@@ -1,16 +1,21 @@
-"""The deploy step's one door to the Kubernetes API: read and merge-patch one KServe InferenceService.
+"""The deploy step's one door to the cluster: the KServe InferenceService, and its predictor pods' /metrics.
 
-Everything else in the step is pure: it computes patches and reads status dicts. `InferenceServices`
-talks to the in-cluster API server, or to `api_host` (any URL, e.g. `kubectl proxy`'s, or a test's).
+Everything else in the step is pure: it computes patches and reads status dicts and metrics text.
+Both classes talk to the in-cluster API server, or to `api_host` (any URL, e.g. `kubectl proxy`'s,
+or a test's).
 """
 
 import json
 import logging
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+# The label Knative puts on every pod of a revision.
+REVISION_LABEL = "serving.knative.dev/revision"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -32,19 +37,24 @@ def _api_message(body: str | None) -> str:
         return (body or "").strip()[:300]
 
 
+def _api_client(api_host: str | None):
+    from kubernetes import client, config
+
+    if api_host:
+        configuration = client.Configuration()
+        configuration.host = api_host.rstrip("/")
+        return client.ApiClient(configuration)
+    config.load_incluster_config()
+    return client.ApiClient()
+
+
 class InferenceServices:
     """Get and merge-patch InferenceServices through the official `kubernetes` client."""
 
     def __init__(self, api_host: str | None = None) -> None:
-        from kubernetes import client, config
+        from kubernetes import client
 
-        if api_host:
-            configuration = client.Configuration()
-            configuration.host = api_host.rstrip("/")
-            api_client = client.ApiClient(configuration)
-        else:
-            config.load_incluster_config()
-            api_client = client.ApiClient()
+        api_client = _api_client(api_host)
         self.host = api_client.configuration.host
         self._api = client.CustomObjectsApi(api_client)
 
@@ -88,3 +98,52 @@ class InferenceServices:
             name,
             patch,
         )
+
+
+class RevisionMetrics:
+    """The `/metrics` text of every running pod of a predictor revision, read at the pod's own address.
+
+    Each pod counts its own requests, so a revision's figures are the sum over its pods; going
+    through the revision's Service would reach one pod at random.
+    """
+
+    def __init__(self, api_host: str | None = None, timeout_s: float = 10.0) -> None:
+        from kubernetes import client
+
+        api_client = _api_client(api_host)
+        self.host = api_client.configuration.host
+        self.timeout_s = timeout_s
+        self._core = client.CoreV1Api(api_client)
+
+    def scrape(self, namespace: str, revision: str, port: int) -> dict[str, str]:
+        """Pod name -> its /metrics text; a pod that does not answer is logged and left out.
+
+        Raises:
+            KubeError: the pods cannot be listed.
+        """
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            pods = self._core.list_namespaced_pod(
+                namespace,
+                label_selector=f"{REVISION_LABEL}={revision}",
+                field_selector="status.phase=Running",
+                _request_timeout=30,
+            )
+        except ApiException as err:
+            what = f"list the pods of revision {namespace}/{revision}"
+            raise KubeError(f"{what}: HTTP {err.status} {err.reason}: {_api_message(err.body)}") from err
+        except HTTPError as err:
+            raise KubeError(f"the Kubernetes API at {self.host} cannot be reached: {err}") from err
+        texts = {}
+        for pod in pods.items:
+            url = f"http://{pod.status.pod_ip}:{port}/metrics"
+            try:
+                with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+                    texts[pod.metadata.name] = response.read().decode()
+            except (urllib.error.URLError, OSError) as err:
+                log.warning(
+                    "pod %s of revision %s: %s does not answer: %s", pod.metadata.name, revision, url, err
+                )
+        return texts
