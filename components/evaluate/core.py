@@ -19,6 +19,7 @@ from cityseg.components import metrics, output_folder
 from cityseg.components.evaluate import corruptions, frames, litert, report
 from cityseg.components.evaluate.config import EvaluateConfig
 from cityseg.components.inference import SplitPredictions, predict_split
+from cityseg.components.labels import VOID
 from cityseg.components.modelstore import LoadedModel, is_mlflow_uri, load
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,23 @@ def _metrics(result: SplitPredictions, split: str) -> dict:
     }
 
 
+def check_labelled(manifest: dict, data: str, split: str) -> None:
+    """Refuse a split whose every pixel is void or ignored: scores of it would be zeros, not scores.
+
+    Real Cityscapes ships its test split with placeholder labels (every pixel `unlabeled`), which
+    the category masks hold as void; the manifest counts each split's pixels per category.
+
+    Raises:
+        ValueError: naming the shards and the split.
+    """
+    pixels = manifest.get("splits", {}).get(split, {}).get("category_pixels")
+    if pixels and sum(pixels) == pixels[VOID]:
+        raise ValueError(
+            f"{data}: split {split!r} has no labelled pixel (all {sum(pixels)} are void or ignored, as in "
+            "Cityscapes' public test labels); it cannot be scored: evaluate a split with labels, such as val"
+        )
+
+
 def evaluate(config: EvaluateConfig) -> dict:
     """Score `config.model` on `config.split`; write metrics.json, 2 PNGs, report.html, frame_confusions.npz.
 
@@ -74,11 +92,13 @@ def evaluate(config: EvaluateConfig) -> dict:
         The metrics written to metrics.json.
 
     Raises:
-        ValueError: bad model, shards or split (the message names which).
+        ValueError: bad model, shards or split, or a split without labels (the message names which).
         OutputFolderError: `out` may not be replaced (see `cityseg.components.output_folder`).
     """
     from cityseg.components import tracking
+    from cityseg.components.dataset import load_manifest
 
+    check_labelled(load_manifest(config.data), config.data, config.split)
     sources = [config.data] if is_mlflow_uri(config.model) else [config.data, config.model]
     with output_folder.staged_folder(config.out, "evaluate", sources) as staging:
         if is_mlflow_uri(config.model):

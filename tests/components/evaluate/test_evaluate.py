@@ -151,14 +151,45 @@ def test_cli_prints_the_headline_and_refuses_bad_input(shards, models, tmp_path)
     assert "Error: " in bad.output and "no examples in split 'train'" in bad.output
 
 
+def test_a_split_whose_labels_are_all_void_is_refused_not_scored(split, models, tmp_path):
+    # Real Cityscapes' public test labels: every pixel `unlabeled`, which the category masks hold as void.
+    placeholders = np.zeros_like(split["masks"])
+    labelled = placeholders.copy()
+    labelled[0, 0, 0] = 1
+    data = write_shards(
+        tmp_path / "shards",
+        {"test": (split["images"], placeholders), "labelled": (split["images"], labelled)},
+    )
+    with pytest.raises(
+        ValueError, match=r"split 'test' has no labelled pixel \(all 3584 are void or ignored"
+    ):
+        _evaluate(data, models["perfect"], tmp_path / "test", split="test")
+    assert not (tmp_path / "test").exists()
+    args = [
+        "evaluate",
+        "--data",
+        str(data),
+        "--model",
+        str(models["perfect"]),
+        "--no-mlflow",
+        "--split",
+        "test",
+    ]
+    refused = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cli")])
+    assert refused.exit_code == 1 and "Error: " in refused.output and "it cannot be scored" in refused.output
+    # One labelled pixel makes a split that can be scored: its one pixel is what is scored.
+    scored = _evaluate(data, models["perfect"], tmp_path / "one", split="labelled")
+    assert (scored["examples"], np.array(scored["confusion_matrix"])[1:].sum()) == (7, 1)
+
+
 def test_metrics_name_the_model_by_its_weights(shards, models, tmp_path):
-    from cityseg.components.evaluate.core import weights_sha256
+    from cityseg.components.evaluate.core import weight_arrays_sha256
     from cityseg.components.modelstore import load
 
     first = _evaluate(shards, models["good"], tmp_path / "eval")
     again = _evaluate(shards, models["good"], tmp_path / "eval")  # a rerun replaces its own output
     other = _evaluate(shards, models["perfect"], tmp_path / "other")
-    assert first["model_sha256"] == again["model_sha256"] == weights_sha256(load(models["good"]).model)
+    assert first["model_sha256"] == again["model_sha256"] == weight_arrays_sha256(load(models["good"]).model)
     assert other["model_sha256"] != first["model_sha256"]
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
         ".cityseg-evaluate",
