@@ -85,6 +85,28 @@ class RunnerConfig:
             )
 
 
+# The data steps' KFP parameters that make their RunnerConfig -> its fields; the pipelines pass them.
+RUNNER_PARAMS = {
+    "data_runner": "runner",
+    "dataflow_project": "project",
+    "dataflow_region": "region",
+    "dataflow_temp_location": "temp_location",
+    "dataflow_machine_type": "machine_type",
+    "dataflow_max_workers": "max_workers",
+    "dataflow_image": "sdk_container_image",
+    "dataflow_service_account": "service_account",
+}
+
+
+def runner_from_params(params: dict) -> RunnerConfig:
+    """The RunnerConfig a data step's component parameters (`RUNNER_PARAMS`) describe.
+
+    Raises:
+        ValueError: the settings are incomplete or out of range (see RunnerConfig).
+    """
+    return RunnerConfig(**{field: params[param] for param, field in RUNNER_PARAMS.items()})
+
+
 class Combiner(Protocol):
     """Beam's CombineFn interface, without Beam: what folds `(index, task, result)` items into one value.
 

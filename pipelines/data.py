@@ -9,9 +9,15 @@ says the data changed since `@champion`; otherwise `skip_training` stands in for
 from kfp import dsl
 
 from cityseg.components.defaults import defaults
+from cityseg.components.parallel import RUNNER_PARAMS
 from cityseg.components.synth.config import SynthConfig
 from cityseg.components.validate.config import ValidateConfig
 from cityseg.pipelines.steps import DATA_WORKERS, Steps, TaskSettings
+
+
+def runner_args(p) -> dict:
+    """The pipeline's data-runner parameters, passed on to each data step (remap, shard, validate)."""
+    return {name: getattr(p, name) for name in RUNNER_PARAMS}
 
 
 def prepare_data(steps: Steps, configure: TaskSettings, p):
@@ -36,7 +42,9 @@ def prepare_data(steps: Steps, configure: TaskSettings, p):
     source = dsl.OneOf(synth_task.outputs["data"], source_task.outputs["data"])
     fingerprint = dsl.OneOf(synth_task.outputs["fingerprint"], source_task.outputs["fingerprint"])
 
-    remap_task = steps.remap(cityscapes=source, fingerprint=fingerprint, workers=DATA_WORKERS)
+    remap_task = steps.remap(
+        cityscapes=source, fingerprint=fingerprint, workers=DATA_WORKERS, **runner_args(p)
+    )
     configure(remap_task, "remap", cache=True)
     shard_task = steps.shard(
         cityscapes=source,
@@ -46,6 +54,7 @@ def prepare_data(steps: Steps, configure: TaskSettings, p):
         height=p.height,
         width=p.width,
         select_fraction=p.select_fraction,
+        **runner_args(p),
     )
     return configure(shard_task, "shard", cache=True), fingerprint
 
@@ -69,6 +78,7 @@ def validate_data(steps: Steps, configure: TaskSettings, p, *, shards, fingerpri
         mlflow_tracking_uri=p.mlflow_tracking_uri,
         mlflow_experiment=p.mlflow_experiment,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        **runner_args(p),
     )
     return configure(task, "validate", cache=False)
 

@@ -16,6 +16,7 @@ from cityseg.components.compare.presets import DEFAULT_PRESET, preset_params
 from cityseg.components.defaults import defaults
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.parallel import RunnerConfig
 from cityseg.components.push.config import PushConfig
 from cityseg.components.shard.config import ShardConfig
 from cityseg.components.synth.config import SynthConfig
@@ -68,6 +69,34 @@ def data_params() -> tuple[Param, ...]:
             "chosen on; val only judges.",
         ),
         Param("seed", int, train.seed, "seed of the synthetic data and of training."),
+        *runner_params(),
+    )
+
+
+def runner_params() -> tuple[Param, ...]:
+    """Which engine runs remap, shard and the statistics, and the Dataflow job's settings (docs/beam.md)."""
+    runner = RunnerConfig()
+    return (
+        Param(
+            "data_runner", str, runner.runner, "data steps' engine: local (process pool), beam or dataflow."
+        ),
+        Param(
+            "dataflow_project",
+            str,
+            runner.project,
+            "GCP project of the Dataflow jobs (data_runner dataflow).",
+        ),
+        Param("dataflow_region", str, runner.region, "region of the Dataflow jobs."),
+        Param(
+            "dataflow_temp_location",
+            str,
+            runner.temp_location,
+            "gs:// prefix for Dataflow's temporary files.",
+        ),
+        Param("dataflow_machine_type", str, runner.machine_type, "machine type of the Dataflow workers."),
+        Param("dataflow_max_workers", int, runner.max_workers, "most Dataflow workers per job."),
+        Param("dataflow_image", str, runner.sdk_container_image, "Dataflow workers' image: the data image."),
+        Param("dataflow_service_account", str, runner.service_account, "Dataflow workers' service account."),
     )
 
 

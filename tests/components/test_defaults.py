@@ -17,6 +17,7 @@ from cityseg.components.compare.presets import DEFAULT_PRESET, PRESETS
 from cityseg.components.defaults import OVERRIDES, RECIPE, WORK_DIR, defaults
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.evaluate.config import EvaluateConfig
+from cityseg.components.parallel import RUNNER_PARAMS, RunnerConfig
 from cityseg.components.push.config import PushConfig
 from cityseg.components.remap.config import RemapConfig
 from cityseg.components.serve.config import ServeConfig, WebAppConfig
@@ -70,6 +71,7 @@ SHARED = {
     "drift_policy": validate.drift_policy,
     "canary_traffic_percent": deploy.canary_traffic_percent,
     "ready_timeout_s": deploy.ready_timeout_s,
+    **{param: getattr(RunnerConfig(), field) for param, field in RUNNER_PARAMS.items()},
 }
 PIPELINES = {
     "training pipeline": (

@@ -16,6 +16,7 @@ from kfp import dsl, local
 from cityseg.components.deploy.component import deploy as deploy_component
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.kfp_params import field_values, step_config
+from cityseg.components.parallel import RUNNER_PARAMS, RunnerConfig
 from cityseg.components.push.config import PushConfig
 from cityseg.components.remap.component import remap as remap_component
 from cityseg.components.shard.component import shard as shard_component
@@ -236,6 +237,10 @@ def test_every_component_parameter_reaches_a_field_or_is_left_out_on_purpose(nam
         assert artifact or param in others or overridden or value in taken, f"{name}: {param} is lost"
 
 
+# The data steps' runner parameters for the local process pool.
+LOCAL_RUNNER = {param: getattr(RunnerConfig(), field) for param, field in RUNNER_PARAMS.items()}
+
+
 @pytest.mark.slow
 def test_the_data_steps_and_deploy_build_their_configs_in_kfp_local(tmp_path):
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
@@ -244,10 +249,17 @@ def test_the_data_steps_and_deploy_build_their_configs_in_kfp_local(tmp_path):
     def data_steps() -> dsl.Dataset:
         synth = synth_component(cities=3, frames=3, height=32, width=64, seed=0, workers=1)
         data, fingerprint = synth.outputs["data"], synth.outputs["fingerprint"]
-        remap = remap_component(cityscapes=data, fingerprint=fingerprint, workers=1)
+        remap = remap_component(cityscapes=data, fingerprint=fingerprint, workers=1, **LOCAL_RUNNER)
         categories = remap.outputs["categories"]
         shard = shard_component(
-            cityscapes=data, fingerprint=fingerprint, categories=categories, num_shards=1, height=32, width=64
+            cityscapes=data,
+            fingerprint=fingerprint,
+            categories=categories,
+            num_shards=1,
+            height=32,
+            width=64,
+            select_fraction=0.0,
+            **LOCAL_RUNNER,
         )
         return shard.outputs["shards"]
 
