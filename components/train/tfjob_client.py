@@ -30,8 +30,11 @@ FINISHED = ("Failed", "Succeeded")
 
 
 def job_state(tfjob: dict) -> tuple[str, str]:
-    """(state, message): Succeeded or Failed once either condition is True (the operator's IsFinished),
-    else the latest True condition (Created, Running, Restarting, Suspended), else Pending."""
+    """(state, message) of the job as the operator sees it.
+
+    Succeeded or Failed once either condition is True anywhere in the list (the operator's
+    IsFinished), else the latest True condition (Created, Running, Restarting, Suspended), else Pending.
+    """
     conditions = [c for c in (tfjob.get("status") or {}).get("conditions") or [] if c.get("status") == "True"]
     for finished in FINISHED:
         for condition in conditions:
