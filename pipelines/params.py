@@ -228,7 +228,7 @@ def training_params() -> tuple[Param, ...]:
             "workers",
             int,
             launch.workers,
-            "training workers; more than one trains as a TFJob on the cluster.",
+            "training workers; on the cluster the run's training is a TFJob of that many GPU workers.",
         ),
         *validate_params(skip=True),
         *push_params(train.experiment),
