@@ -14,6 +14,7 @@ every pushed image, and `pin FILE...` rewrites a compiled pipeline's tag referen
 import importlib.metadata
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,14 +165,47 @@ def main() -> None:
     """Build the cityseg container images."""
 
 
+# The `ca` secret and the pip cache mounts are BuildKit features.
+BUILD_ENV = {"DOCKER_BUILDKIT": "1"}
+NO_DOCKER = "docker is not installed: `make images` needs a container engine"
+
+
 def _run(argv: list[str]) -> None:
-    # The `ca` secret and the pip cache mounts are BuildKit features.
     try:
-        subprocess.run(argv, check=True, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+        subprocess.run(argv, check=True, env={**os.environ, **BUILD_ENV})
     except FileNotFoundError as err:
-        raise click.ClickException("docker is not installed: `make images` needs a container engine") from err
+        raise click.ClickException(NO_DOCKER) from err
     except subprocess.CalledProcessError as err:
         raise click.ClickException(f"{' '.join(argv[:2])} failed with exit code {err.returncode}") from err
+
+
+def _beside(commands: list[list[str]], registry: str, tag: str) -> list[list[str]]:
+    """The builds of images that start from Python alone (mlflow): they can run beside the others."""
+    standalone = {image(spec.name, registry, tag) for spec in IMAGES if spec.base is None and not spec.extras}
+    return [argv for argv in commands if argv[1] == "build" and argv[argv.index("-t") + 1] in standalone]
+
+
+def _start(argv: list[str]) -> tuple[subprocess.Popen, Path]:
+    """`argv` started in the background, its output in a log file: (process, log)."""
+    fd, log = tempfile.mkstemp(prefix="cityseg-build-", suffix=".log")
+    with os.fdopen(fd, "w") as out:
+        try:
+            return subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **BUILD_ENV}
+            ), Path(log)
+        except FileNotFoundError as err:
+            raise click.ClickException(NO_DOCKER) from err
+
+
+def _finish(started: list[tuple[list[str], subprocess.Popen, Path]]) -> None:
+    for argv, process, log in started:
+        reference = argv[argv.index("-t") + 1]
+        if process.wait() != 0:
+            click.echo(log.read_text(errors="replace")[-4000:])
+            raise click.ClickException(
+                f"building {reference} failed with exit code {process.returncode} ({log})"
+            )
+        click.echo(f"built {reference} (log: {log})")
 
 
 @main.command()
@@ -210,13 +244,18 @@ def build(registry: str, tag: str, push: bool, digests: Path | None, dry_run: bo
     except (ValueError, subprocess.CalledProcessError) as err:
         raise click.ClickException(f"cannot prepare the build: {err}") from err
     options = BuildOptions(python_image, how["cpu_only"], ca_bundle, how["docker"])
+    commands = build_commands(registry, tag, push, git_commit(), options)
+    # Pushes keep their order after their builds; a local build runs the standalone ones beside.
+    beside = [] if push or dry_run else _beside(commands, registry, tag)
+    started = [(argv, *_start(argv)) for argv in beside]
     pushed = []
-    for argv in build_commands(registry, tag, push, git_commit(), options):
-        click.echo(" ".join(argv))
-        if not dry_run:
+    for argv in commands:
+        click.echo(("(beside) " if argv in beside else "") + " ".join(argv))
+        if not dry_run and argv not in beside:
             _run(argv)
             if argv[1] == "push":
                 pushed.append(argv[2])
+    _finish(started)
     if digests is not None and pushed:
         try:
             table = {ref: image_digests.repo_digest(ref, how["docker"]) for ref in pushed}

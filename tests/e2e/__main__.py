@@ -3,23 +3,28 @@
 After `make images CPU_ONLY=1` (docs/containers.md):
 1. the images hold the project as real files, and a container under the task hardening runs as uid
    1000 on a read-only root with writable $HOME and /tmp, no capabilities and no privilege escalation;
-2. an MLflow server from the cityseg-mlflow image, reached by URL, artifacts proxied through it;
+2. an MLflow server from the cityseg-mlflow image, reached by URL, artifacts proxied through it, and
+   `cityseg serve` from the cityseg-serve image at the deploy step's local URL, following @champion;
 3. `cityseg run --runner docker` at small settings, through push and deploy; each task's log names
    the image it ran in;
-4. a version was registered with @champion, and the cityseg-serve image serves it.
+4. a version was registered with @champion, the deploy step deployed it to that server, and the
+   server serves it and is ready.
 Exits non-zero on the first failure, and prints the seconds each phase took.
 """
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cityseg.components import container_images
+from cityseg.components.defaults import defaults
+from cityseg.components.deploy.config import DeployConfig
 from cityseg.pipelines import docker_tasks
-from cityseg.pipelines.steps import COMPONENTS
 from tests.e2e import servers
 
 log = logging.getLogger("e2e")
@@ -98,7 +103,7 @@ def run_pipeline(tracking_uri: str) -> Path:
 def check_task_images(logs: Path) -> None:
     """Each step's log says kfp.local ran it in the step's own image."""
     for step in RUN_STEPS:
-        image = container_images.image(COMPONENTS[step][1])
+        image = container_images.image(step)
         if f"Found image {image!r}" not in (logs / f"{step}.log").read_text():
             raise RuntimeError(f"{logs / f'{step}.log'}: the {step} task did not run in {image}")
     log.info("every step ran in its own image (logs: %s)", logs)
@@ -113,17 +118,33 @@ def check_registered(tracking_uri: str) -> str:
     return version.version
 
 
-def check_served(docker: str, tracking_uri: str, version: str) -> None:
-    """The cityseg-serve image, hardened, loads models:/cityseg@champion and serves `version` on /v2."""
-    server = servers.start_serve(docker, tracking_uri, f"models:/{MODEL}@champion")
+def check_deployed(logs: Path, serve: servers.Server, version: str) -> None:
+    """The deploy step deployed `version` to the server, which serves it and is ready."""
+    (output,) = logs.parent.glob("*/deploy/executor_output.json")
+    url = json.loads(output.read_text())["parameterValues"]["url"]
+    if url.rstrip("/") != serve.url:
+        raise RuntimeError(f"{output}: the deploy step deployed to {url!r}, not to {serve.url}")
+    status, info = serve.get("/model")
+    if status != 200 or str(info.get("version")) != version:
+        raise RuntimeError(f"cityseg serve serves {info.get('version')!r}, not version {version}")
+    serve.wait("/v2/health/ready", timeout_s=30)
+    log.info("deployed: cityseg serve (%s) serves %s version %s and is ready", serve.url, MODEL, version)
+
+
+def start_servers(docker: str) -> tuple[servers.Server, servers.Server]:
+    """MLflow, healthy, and `cityseg serve` at the deploy step's local URL, following @champion."""
+    port = urlsplit(defaults(DeployConfig).local_url).port
+    if not servers.port_is_free(port):
+        raise RuntimeError(f"127.0.0.1:{port}, where the deploy step finds `cityseg serve`, is taken")
+    mlflow = servers.start_mlflow(docker)
     try:
-        server.wait("/v2/health/ready", timeout_s=300)
-        status, info = server.get("/model")
-        if status != 200 or str(info.get("version")) != version:
-            raise RuntimeError(f"cityseg serve serves {info.get('version')!r}, not version {version}")
-        log.info("cityseg serve (%s) serves %s version %s", server.url, MODEL, version)
-    finally:
-        server.stop()
+        mlflow.wait("/health", timeout_s=180)
+        serve = servers.start_serve(docker, mlflow.url, f"models:/{MODEL}@champion", port)
+        serve.wait("/healthz", timeout_s=180)
+    except BaseException:
+        mlflow.stop()
+        raise
+    return mlflow, serve
 
 
 def main() -> None:
@@ -135,17 +156,16 @@ def main() -> None:
     start = time.perf_counter()
     check_images()
     timings["image checks"] = time.perf_counter() - start
-    mlflow = servers.start_mlflow(docker)
+    mlflow, serve = start_servers(docker)
     try:
-        mlflow.wait("/health", timeout_s=180)
-        timings["mlflow server"] = time.perf_counter() - start - sum(timings.values())
+        timings["servers"] = time.perf_counter() - start - sum(timings.values())
         logs = run_pipeline(mlflow.url)
         timings["pipeline run"] = time.perf_counter() - start - sum(timings.values())
         check_task_images(logs)
-        version = check_registered(mlflow.url)
-        check_served(docker, mlflow.url, version)
-        timings["serving check"] = time.perf_counter() - start - sum(timings.values())
+        check_deployed(logs, serve, check_registered(mlflow.url))
+        timings["checks"] = time.perf_counter() - start - sum(timings.values())
     finally:
+        serve.stop()
         mlflow.stop()
     log.info(
         "passed in %.0f s: %s", sum(timings.values()), ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())

@@ -107,10 +107,16 @@ def start_mlflow(docker: str) -> Server:
     return server
 
 
-def start_serve(docker: str, tracking_uri: str, model: str) -> Server:
-    """`cityseg serve` from the cityseg-serve image, following `model` in the MLflow at `tracking_uri`."""
-    port = free_port()
+def start_serve(docker: str, tracking_uri: str, model: str, port: int) -> Server:
+    """`cityseg serve` from the cityseg-serve image on `port`, following `model` in the MLflow at
+    `tracking_uri`; it answers before a model exists and loads one as soon as the alias points at it."""
     argv = ["--host", "127.0.0.1", "--port", str(port), "--model", model, "--poll-seconds", "2"]
     env = {"MLFLOW_TRACKING_URI": tracking_uri}
     image = container_images.image("serve")
     return start(docker, "cityseg-e2e-serve", image, docker_tasks.HOME, argv, env, port)
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0

@@ -121,10 +121,15 @@ def test_the_gpu_serving_image_is_the_serve_dockerfile_on_the_cuda_base():
     assert _build_args(gpu) == ["BASE_IMAGE=r.io/p/cityseg-base-gpu:v3"]
     assert _build_args(builds["r.io/p/cityseg-serve:v3"]) == ["BASE_IMAGE=r.io/p/cityseg-base:v3"]
     # The bases install the serve extra once; the step images add no pip layer of their own.
-    assert (
-        '"/opt/cityseg[${EXTRAS},serve]"' in (container_images.IMAGES_DIR / "base" / "Dockerfile").read_text()
-    )
+    base = (container_images.IMAGES_DIR / "base" / "Dockerfile").read_text()
+    assert '"${EXTRAS}" serve > /src/requirements.txt' in base
     for spec in container_images.IMAGES:
         if spec.base is not None:
             assert "RUN " not in spec.dockerfile.read_text(), spec.name
     assert container_images.image("deploy", "r.io/p", "v3") == "r.io/p/cityseg-push:v3"
+
+
+def test_only_the_images_that_start_from_python_alone_build_beside_the_others():
+    commands = container_images.build_commands("r.io/p", "v3", push=False)
+    beside = container_images._beside(commands, "r.io/p", "v3")
+    assert [argv[argv.index("-t") + 1] for argv in beside] == ["r.io/p/cityseg-mlflow:v3"]
