@@ -227,7 +227,7 @@ def train(config: TrainConfig) -> dict:
 
     import keras
 
-    from cityseg.components.train.build import build_inputs, set_precision
+    from cityseg.components.train.build import build_inputs, choose_jit_compile, set_precision
     from cityseg.components.train.export import float32_copy, float32_model, float32_weights_sha256
     from cityseg.components.train.loop import wait_for_all_workers
 
@@ -241,7 +241,10 @@ def train(config: TrainConfig) -> dict:
     log.info("%s x%d, global batch %d, %s", strategy_name, replicas, config.batch_size, precision)
     datasets = build_inputs(config, size)
     mixed = dataclasses.replace(config, mixed_precision=precision != "float32")
-    params = _mlflow_params(mixed, size, strategy_name, replicas, manifest) | {"precision": precision}
+    params = _mlflow_params(mixed, size, strategy_name, replicas, manifest) | {
+        "precision": precision,
+        "jit_compile": choose_jit_compile(strategy),
+    }
     with _mlflow_run(config, task, backup, params) as run:
         if backup.done(TRAINED):
             export = float32_model(config.model, *size)

@@ -70,3 +70,17 @@ def test_precision_is_float32_when_off_and_low_precision_where_native():
         assert model.get_layer("logits").compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_xla_is_chosen_on_a_gpu_only():
+    import tensorflow as tf
+
+    from cityseg.components.train.build import build_model as build_compiled
+    from cityseg.components.train.build import choose_jit_compile
+    from cityseg.components.train.config import TrainConfig
+
+    assert not tf.config.list_physical_devices("GPU")  # this suite runs on CPUs
+    strategy = tf.distribute.get_strategy()
+    assert choose_jit_compile(strategy) is False
+    config = TrainConfig(data="", out="", model="unet_mini")
+    assert build_compiled(config, strategy, (32, 64), 1, [1] * 8).jit_compile is False
