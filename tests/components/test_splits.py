@@ -1,6 +1,8 @@
 import pytest
 
+from cityseg.components.defaults import RECIPE
 from cityseg.components.splits import SELECT, TRAIN, assign_split
+from cityseg.components.synth.core import frame_stem, split_cities
 
 IDS = [f"city{c}/city{c}_000000_{f:06d}" for c in range(10) for f in range(1000)]
 
@@ -32,3 +34,11 @@ def test_a_frame_keeps_its_split_whatever_other_frames_exist():
 def test_a_share_outside_zero_to_one_is_refused(fraction):
     with pytest.raises(ValueError, match=rf"select_fraction must be in \[0, 1\), got {fraction}"):
         assign_split(TRAIN, "aachen/aachen_000000_000000", fraction)
+
+
+def test_the_recipe_share_draws_26_of_the_synthetic_sets_200_train_frames():
+    # The figure Recipe.select_fraction's comment quotes.
+    cities = split_cities(RECIPE.synthetic_cities)["train"]
+    frames = [f"{c}/{frame_stem(c, s)}" for c in cities for s in range(RECIPE.synthetic_frames_per_city)]
+    drawn = [frame for frame in frames if assign_split(TRAIN, frame, RECIPE.select_fraction) == SELECT]
+    assert (len(frames), len(drawn)) == (200, 26)

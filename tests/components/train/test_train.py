@@ -13,6 +13,8 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from mlflow.tracking import MlflowClient
 
+from cityseg.components.dataset import make_dataset
+from cityseg.components.metrics import confusion_matrix, scores
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.core import train
 
@@ -24,6 +26,12 @@ TRAIN_INFO_KEYS = {
     "mlflow_tracking_uri", "mlflow_run_id", "mlflow_experiment", "selection_split",
     "kept_select_mean_dice", "kept_select_mean_iou",
 }  # fmt: skip
+
+
+# How far the int8 export of the trained model may stray from the float32 Keras model on the
+# selection frames: the share of pixels of the same category, and the mean IoU it may lose.
+MIN_INT8_PIXEL_AGREEMENT = 0.97
+MAX_INT8_IOU_DROP = 0.03
 
 
 def _tflite_predict(path, images: np.ndarray) -> np.ndarray:
@@ -78,6 +86,21 @@ def test_model_folder_follows_the_contract(trained, shards):
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=8, alpha=0.05)
     assert history["lr"] == pytest.approx([float(schedule(4)), float(schedule(8))], rel=1e-6)
     assert history == info["history"]
+
+
+def test_int8_export_agrees_with_the_float_keras_model_on_real_frames(trained, shards):
+    config, _ = trained
+    model = keras.models.load_model(f"{config.out}/model.keras", compile=False)
+    images, masks = (np.concatenate(part) for part in zip(*make_dataset(shards, "select", 8), strict=True))
+    keras_classes = model.predict(images, verbose=0).argmax(-1)
+    int8_classes = _tflite_predict(f"{config.out}/tflite/model_int8.tflite", images).argmax(-1)
+    agreement = float(np.mean(int8_classes == keras_classes))
+    drop = (
+        scores(confusion_matrix(masks, keras_classes))["mean_iou"]
+        - scores(confusion_matrix(masks, int8_classes))["mean_iou"]
+    )
+    # A tiny model after two epochs has many near-ties between categories, which int8 may flip.
+    assert agreement >= MIN_INT8_PIXEL_AGREEMENT and drop <= MAX_INT8_IOU_DROP, (agreement, drop)
 
 
 def test_exports_agree_with_the_keras_model(trained):
