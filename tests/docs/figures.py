@@ -17,7 +17,7 @@ Not figures:
 import re
 
 # Names after which a number is a version, not a measurement: "Keras 3.15", "pandas 3.1 to 2.3".
-VERSIONED = ("Python", "python3", "Keras", "TF", "TensorFlow", "kserve", "KServe", "pandas", "psutil")
+VERSIONED = ("Python", "python3", "Keras", "TF", "TensorFlow", "kfp", "kserve", "KServe", "pandas", "psutil")
 VERSION = re.compile(rf"\b(?:{'|'.join(VERSIONED)})`?(?: is)? v?\d+(?:\.\d+)+(?: to \d+(?:\.\d+)+)?")
 
 UNITS = (
