@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from cityseg.components.deploy import canary, rollout
 from cityseg.components.deploy.config import DeployConfig
+from cityseg.components.deploy.kube import KubeError
 from cityseg.components.deploy.result import DeployError, DeployResult
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,18 @@ class Rollout:
             for pod, text in self.metrics.scrape(self.namespace, revision, port).items()
         }
 
+    def measure(self, revisions: dict[str, str], port: int) -> dict[str, canary.Figures]:
+        """Each revision's figures over `soak_s`: its pods' counts at the end less those at the start."""
+        before = {role: self.figures(revision, port) for role, revision in revisions.items()}
+        time.sleep(self.config.soak_s)
+        figures = {}
+        for role, revision in revisions.items():
+            total = canary.Sample()
+            for pod, sample in self.figures(revision, port).items():
+                total = total.plus(sample.minus(before[role].get(pod)))
+            figures[role] = canary.Figures.of(revision, total)
+        return figures
+
     def soak(self, isvc: dict) -> None:
         """Serve the canary beside the stable revision for `soak_s`, then judge it; roll back on a failure."""
         status, port = rollout.predictor_status(isvc), rollout.predictor_port(isvc)
@@ -108,14 +121,13 @@ class Rollout:
             revisions["stable"],
             self.config.soak_s,
         )
-        before = {role: self.figures(revision, port) for role, revision in revisions.items()}
-        time.sleep(self.config.soak_s)
-        figures = {}
-        for role, revision in revisions.items():
-            total = canary.Sample()
-            for pod, sample in self.figures(revision, port).items():
-                total = total.plus(sample.minus(before[role].get(pod)))
-            figures[role] = canary.Figures.of(revision, total)
+        try:
+            figures = self.measure(revisions, port)
+        except KubeError as err:
+            summary = self.roll_back(str(err))
+            raise DeployError(
+                f"canary revision {revisions['canary']} of {self.where} could not be judged: {err}; {summary}"
+            ) from err
         log.info("soak over: canary %s; stable %s", figures["canary"], figures["stable"])
         problems = canary.verdict(figures["canary"], figures["stable"], self.config)
         if problems:

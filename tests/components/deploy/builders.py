@@ -37,3 +37,9 @@ def registry(champion: str, previous: str | None):
     name = f"deploy-{uuid.uuid4().hex[:12]}"
     _registered(client, name, champion, previous)
     return client, name
+
+
+def model_arg(patch: dict) -> str:
+    """The `--model` argument of the predictor container in a patch."""
+    args = patch["spec"]["predictor"]["containers"][0]["args"]
+    return args[args.index("--model") + 1]

@@ -104,7 +104,7 @@ class KServeAPI:
     ready_after_reads: int | None = 1  # None: a new revision never becomes Ready
     stopped: bool = False  # the serving.kserve.io/stop annotation is "true"
     refuse: tuple[int, str] | None = None  # (status, message) for every request
-    pods: dict = field(default_factory=dict)  # revision -> [(pod name, pod IP)]
+    pods: dict | None = field(default_factory=dict)  # revision -> [(pod name, pod IP)]; None: forbidden
     requests: list = field(default_factory=list)
     url: str = "http://cityseg.kubeflow.svc.cluster.local"
     _reads_since_change: int = 0
@@ -157,6 +157,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def _pods(self, api: "KServeAPI") -> None:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if api.pods is None:  # the service account may not list pods (the Role lacks the rule)
+            message = (
+                'pods is forbidden: User "system:serviceaccount:kubeflow:pipeline-runner" cannot list '
+                'resource "pods" in API group "" in the namespace "kubeflow"'
+            )
+            body = {
+                "kind": "Status",
+                "status": "Failure",
+                "message": message,
+                "reason": "Forbidden",
+                "code": 403,
+            }
+            return self._reply(403, body)
         (selector,) = query["labelSelector"]
         label, revision_name = selector.split("=")
         assert label == "serving.knative.dev/revision" and query["fieldSelector"] == ["status.phase=Running"]

@@ -93,7 +93,7 @@ def test_a_storage_uri_predictor_is_pointed_at_the_versions_serving_folder(kserv
     assert patches(api) == []
     deploy(config_for(host, serving_dir="gs://b/serving"))
     (patched,) = patches(api)[0]["spec"]["predictor"]["containers"]
-    assert patched["args"][-2:] == ["--model", "/mnt/models"]
+    assert patched["args"][patched["args"].index("--model") + 1] == "/mnt/models"
     assert patched["env"][-1] == {"name": "STORAGE_URI", "value": "gs://b/serving/7"}
 
 

@@ -7,7 +7,7 @@ import pytest
 from cityseg.components.deploy import rollout
 from cityseg.components.deploy.core import deploy
 from cityseg.components.deploy.result import DeployError
-from tests.components.deploy.builders import config_for, patches, registry, serve_model
+from tests.components.deploy.builders import config_for, model_arg, patches, registry, serve_model
 from tests.components.deploy.conftest import revision
 
 FAILURE = (
@@ -65,9 +65,9 @@ def test_a_predictor_that_follows_champion_is_pinned_to_previous_before_the_cana
     result = deploy(config)
     pin, canary, promote = patches(api)
     assert pin["spec"]["predictor"]["canaryTrafficPercent"] is None
-    assert pin["spec"]["predictor"]["containers"][0]["args"][-1] == f"models:/{name}/1"
+    assert model_arg(pin) == f"models:/{name}/1"
     assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert canary["spec"]["predictor"]["containers"][0]["args"][-1] == f"models:/{name}/2"
+    assert model_arg(canary) == f"models:/{name}/2"
     assert promote == rollout.PROMOTE_PATCH
     assert result.traffic == {revision(3): 100}
 
@@ -141,3 +141,20 @@ def test_a_champion_without_previous_stays_and_the_reason_says_why(kserve_api, m
         f"traffic is back on cityseg-predictor-00001; @champion stays on v1: "
         f"registered model '{name}' has no @previous version to roll back to"
     )
+
+
+def test_a_canary_whose_pods_cannot_be_read_is_rolled_back(kserve_api, mlflow_uri):
+    host, api = kserve_api
+    api.pods = None
+    _, name = registry(champion="3", previous="1")
+    serve_model(api, f"models:/{name}/1")
+    with pytest.raises(DeployError) as err:
+        deploy(config_for(host, version="2", name=name, tracking_uri=mlflow_uri))
+    assert str(err.value) == (
+        "canary revision cityseg-predictor-00002 of InferenceService kubeflow/cityseg could not be judged: "
+        "list the pods of revision kubeflow/cityseg-predictor-00002: HTTP 403 Forbidden: pods is forbidden: "
+        'User "system:serviceaccount:kubeflow:pipeline-runner" cannot list resource "pods" in API group "" '
+        'in the namespace "kubeflow"; traffic is back on cityseg-predictor-00001; '
+        "@champion (v3) was left as it is"
+    )
+    assert patches(api)[-1] == rollout.ROLLBACK_PATCH
