@@ -2,6 +2,7 @@
 
 import click
 
+from cityseg.components.beam.cli import pop_runner, runner_options
 from cityseg.components.defaults import defaults
 from cityseg.components.shard.config import ShardConfig
 from cityseg.components.shard.core import write_shards
@@ -44,6 +45,7 @@ DEFAULTS = defaults(ShardConfig)
     show_default=True,
     help="Share of the source's train frames written as the select split (chosen by frame-id hash).",
 )
+@runner_options
 def shard(
     *,
     src: str,
@@ -54,6 +56,7 @@ def shard(
     width: int,
     workers: int | None,
     select_fraction: float,
+    **runner_settings,
 ) -> None:
     """Write TFRecord shards OUT/{split}-{i:05d}-of-{n:05d}.tfrecord, manifest.json and TFDS metadata."""
     config = ShardConfig(
@@ -65,6 +68,7 @@ def shard(
         width=width,
         workers=workers,
         select_fraction=select_fraction,
+        runner=pop_runner(runner_settings),
     )
     try:
         manifest = write_shards(config)

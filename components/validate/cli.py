@@ -4,6 +4,7 @@ import dataclasses
 
 import click
 
+from cityseg.components.beam.cli import pop_runner, runner_options
 from cityseg.components.validate.config import DRIFT_METRICS, DRIFT_POLICIES, ValidateConfig
 
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(ValidateConfig)}
@@ -43,13 +44,15 @@ _DEFAULTS = {field.name: field.default for field in dataclasses.fields(ValidateC
     "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or work/mlflow)."
 )
 @click.option("--experiment", default=_DEFAULTS["experiment"], show_default=True)
+@runner_options
 def validate(**options) -> None:
     """Check the shards before training: statistics, schema checks, drift against the champion's data."""
     from cityseg.components import tracking
     from cityseg.components.validate.core import validate as validate_data
 
+    runner = pop_runner(options)
     try:
-        result = validate_data(ValidateConfig(**options))
+        result = validate_data(ValidateConfig(**options, runner=runner))
     except (ValueError, tracking.TrackingUnavailableError) as err:
         raise click.ClickException(str(err)) from None
     for anomaly in result.anomalies:
