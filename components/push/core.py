@@ -25,7 +25,7 @@ from cityseg.components import tracking
 from cityseg.components.push import lock, registry, serving
 from cityseg.components.push.config import PushConfig
 from cityseg.components.push.evidence import check_evidence, int8_refusal, read_metrics, version_tags
-from cityseg.components.push.infra import validate_version
+from cityseg.components.push.infra import InfraResult, validate_version
 
 log = logging.getLogger(__name__)
 
@@ -138,54 +138,79 @@ def push(config: PushConfig) -> PushResult:
     log.info("registered %s as %s v%s", config.model, config.name, version)
 
     champion_dice: dict[str, float | None] = {}
-    infra = None
+    infra: dict[str, InfraResult] = {}
     for attempt in range(1, config.max_attempts + 1):
         champion = registry.alias_version(config.name, registry.CHAMPION)
         if champion == version:
             decision = Decision(True, f"v{version} is already the champion")
             return _result(config, decision, version, scores, attempts=attempt)
-        if (
-            champion is not None
-            and champion not in champion_dice
-            and _dice(scores["mean_dice"]) >= config.min_dice
-        ):
-            champion_dice[champion] = _score_champion(config, champion, scores["split"])
-        decision = gate(
-            scores["mean_dice"],
-            config.min_dice,
-            config.min_improvement,
-            champion,
-            champion_dice.get(champion),
-        )
-        compared = {"champion": champion, "champion_dice": champion_dice.get(champion), "attempts": attempt}
-        refusal = int8_refusal(scores, config.max_int8_iou_drop) if decision.blessed else None
-        decision = Decision(False, refusal) if refusal else decision
-        if decision.blessed and config.infra_validation:
-            infra = infra or validate_version(config, loaded, version, scores["split"], tracking_uri)
-            decision = decision if infra.passed else Decision(False, infra.reason)
-        if not decision.blessed:
-            _tag_decision(config.name, version, decision, champion, champion_dice.get(champion))
-            log.info("not blessed: %s", decision.reason)
-            return _result(config, decision, version, scores, **compared)
-        if not _claim_champion(config.name, version, champion, decision.reason):
-            continue
-        _tag_decision(config.name, version, decision, champion, champion_dice.get(champion))
-        log.info("blessed: %s", decision.reason)
-        serving_path = None
-        if config.serving_dir:
-            serving_path = serving.copy_to_serving(
-                config.serving_dir,
-                loaded,
-                name=config.name,
-                version=version,
-                model_ref=config.model,
-                mean_dice=scores["mean_dice"],
-            )
-            registry.set_version_tags(config.name, version, {"serving_path": serving_path})
-        return _result(config, decision, version, scores, serving_path=serving_path, **compared)
+        decision = _decide(config, scores, loaded, version, champion, champion_dice, infra, tracking_uri)
+        # A refusal is final; a blessing stands only if @champion did not move since it was read.
+        if not decision.blessed or _claim_champion(config.name, version, champion, decision.reason):
+            compared = {
+                "champion": champion,
+                "champion_dice": champion_dice.get(champion),
+                "attempts": attempt,
+            }
+            return _finish(config, loaded, version, scores, decision, compared)
     raise TimeoutError(
         f"@champion of {config.name!r} kept moving during {config.max_attempts} comparisons; push again"
     )
+
+
+def _decide(
+    config: PushConfig,
+    scores: dict,
+    loaded,
+    version: str,
+    champion: str | None,
+    champion_dice: dict[str, float | None],
+    infra: dict[str, InfraResult],
+    tracking_uri: str,
+) -> Decision:
+    """The verdict against `champion`: the metric gates, the int8 export gate, then infra validation.
+
+    The champion is re-scored and the candidate served at most once each: `champion_dice` and
+    `infra` keep the results across attempts.
+    """
+    if (
+        champion is not None
+        and champion not in champion_dice
+        and _dice(scores["mean_dice"]) >= config.min_dice
+    ):
+        champion_dice[champion] = _score_champion(config, champion, scores["split"])
+    decision = gate(
+        scores["mean_dice"], config.min_dice, config.min_improvement, champion, champion_dice.get(champion)
+    )
+    refusal = int8_refusal(scores, config.max_int8_iou_drop) if decision.blessed else None
+    if refusal:
+        return Decision(False, refusal)
+    if decision.blessed and config.infra_validation:
+        if version not in infra:
+            infra[version] = validate_version(config, loaded, version, scores["split"], tracking_uri)
+        if not infra[version].passed:
+            return Decision(False, infra[version].reason)
+    return decision
+
+
+def _finish(
+    config: PushConfig, loaded, version: str, scores: dict, decision: Decision, compared: dict
+) -> PushResult:
+    """Tag the verdict on the version, copy a blessed model to the serving folder, and report the outcome."""
+    _tag_decision(config.name, version, decision, compared["champion"], compared["champion_dice"])
+    log.info("%s: %s", "blessed" if decision.blessed else "not blessed", decision.reason)
+    serving_path = None
+    if decision.blessed and config.serving_dir:
+        serving_path = serving.copy_to_serving(
+            config.serving_dir,
+            loaded,
+            name=config.name,
+            version=version,
+            model_ref=config.model,
+            mean_dice=scores["mean_dice"],
+        )
+        registry.set_version_tags(config.name, version, {"serving_path": serving_path})
+    return _result(config, decision, version, scores, serving_path=serving_path, **compared)
 
 
 def _claim_champion(name: str, version: str, expected: str | None, reason: str) -> bool:

@@ -21,6 +21,19 @@ def test_goal_met_checks_the_bound_the_goal_names(value, baseline, goal, met):
     assert goal_met(Result("x", value, "s", "base", baseline, goal)) is met
 
 
+def _gpu_row(policy: str, images_per_s: float) -> dict:
+    """One row of gpu_results.json: unet at 512x1024, batch 16, under `policy`."""
+    return {
+        "model": "unet",
+        "params": 1234,
+        "policy": policy,
+        "batch_size": 16,
+        "height": 512,
+        "width": 1024,
+        "images_per_s": images_per_s,
+    }
+
+
 def test_render_lists_every_area_figure_and_failure(tmp_path):
     ok = Result(
         "images/s through shards",
@@ -54,26 +67,7 @@ def test_render_lists_every_area_figure_and_failure(tmp_path):
         },
     ]
     gpu = tmp_path / "gpu_results.json"
-    rows = [
-        {
-            "model": "unet",
-            "params": 1234,
-            "policy": "mixed_float16",
-            "batch_size": 16,
-            "height": 512,
-            "width": 1024,
-            "images_per_s": 300.0,
-        },
-        {
-            "model": "unet",
-            "params": 1234,
-            "policy": "float32",
-            "batch_size": 16,
-            "height": 512,
-            "width": 1024,
-            "images_per_s": 100.0,
-        },
-    ]
+    rows = [_gpu_row("mixed_float16", 300.0), _gpu_row("float32", 100.0)]
     gpu.write_text(
         json.dumps({"device": "NVIDIA H100", "date": "2026-11-23", "command": "python -m x", "results": rows})
     )
