@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 # The label Knative puts on every pod of a revision.
 REVISION_LABEL = "serving.knative.dev/revision"
+# Pod IPs are reached directly, never through an HTTP proxy from the environment.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -140,7 +142,7 @@ class RevisionMetrics:
         for pod in pods.items:
             url = f"http://{pod.status.pod_ip}:{port}/metrics"
             try:
-                with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+                with DIRECT.open(url, timeout=self.timeout_s) as response:
                     texts[pod.metadata.name] = response.read().decode()
             except (urllib.error.URLError, OSError) as err:
                 log.warning(

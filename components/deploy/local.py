@@ -19,12 +19,14 @@ from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.deploy.result import DeployError, DeployResult
 
 log = logging.getLogger(__name__)
+# The local server is reached directly, never through an HTTP proxy from the environment.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _get(url: str, timeout_s: float = 10.0) -> tuple[int, dict]:
     """(HTTP status, JSON body) of GET `url`; raises URLError/OSError when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with DIRECT.open(url, timeout=timeout_s) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as err:
         try:
