@@ -140,6 +140,7 @@ def test_mlflow_run_holds_params_metrics_tags_and_model(trained, mlflow_uri):
     )
     assert (params["batch_size"], params["epochs"], params["augment"]) == ("4", "2", "flip")
     assert (params["strategy"], params["replicas"]) == ("default", "1")
+    assert params["jit_compile"] == "False"  # a CPU: TensorFlow's kernels, not XLA's
     assert params["data_manifest_hash"] == info["data_manifest_hash"]
     dice = client.get_metric_history(run.info.run_id, "select_mean_dice")
     assert [m.step for m in dice] == [1, 2]
