@@ -5,28 +5,21 @@ import logging
 
 import click
 
-# Subcommand name -> "module:attribute" of its click command. Modules load on first use, so
-# `cityseg synth --help` does not pay for importing TensorFlow or MLflow.
+from cityseg.components import registry
+
+# Subcommand name -> "module:attribute" of its click command: the steps' commands come from their
+# table (`cityseg.components.registry`), the rest are serving, lineage and the pipelines. Modules
+# load on first use, so `cityseg synth --help` does not pay for importing TensorFlow or MLflow.
 COMMANDS = {
-    "synth": "cityseg.components.synth.cli:synth",
-    "remap": "cityseg.components.remap.cli:remap",
-    "shard": "cityseg.components.shard.cli:shard",
-    "validate": "cityseg.components.validate.cli:validate",
-    "train": "cityseg.components.train.cli:train",
-    "evaluate": "cityseg.components.evaluate.cli:evaluate",
-    "push": "cityseg.components.push.cli:push",
-    "promote": "cityseg.components.push.cli:promote",
-    "rollback": "cityseg.components.push.cli:rollback",
-    "deploy": "cityseg.components.deploy.cli:deploy",
+    **registry.commands(),
     "serve": "cityseg.components.serve.cli:serve",
     "app": "cityseg.components.serve.cli:app",
+    "lineage": "cityseg.components.lineage.cli:lineage",
     "run": "cityseg.pipelines.cli:run",
     "compile": "cityseg.pipelines.cli:compile_",
     "submit": "cityseg.pipelines.cli:submit",
     "schedule": "cityseg.pipelines.cli:schedule",
     "compare": "cityseg.pipelines.compare_cli:compare",
-    "report": "cityseg.components.compare.cli:report",
-    "lineage": "cityseg.components.lineage.cli:lineage",
 }
 
 

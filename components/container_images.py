@@ -1,6 +1,6 @@
 """Container images: the one place that names them, and `python -m cityseg.components.container_images build`.
 
-Every KFP component references `image(step)`, and `make images` builds (and with PUSH=1 pushes)
+Every KFP component references `image(task)`, and `make images` builds (and with PUSH=1 pushes)
 exactly those names, so the compiled pipeline and the registry never disagree. A shared base image
 carries the project and all its heavy dependencies; `base-gpu` is the same Dockerfile with the CUDA
 TensorFlow extra, which the train and evaluate images start from. `--cpu-only` leaves the CUDA
@@ -23,6 +23,7 @@ import click
 from kfp import dsl
 
 from cityseg.components import image_base, image_digests
+from cityseg.components.registry import TASKS
 
 DEFAULT_REGISTRY = "ghcr.io/cityseg"
 DEFAULT_TAG = importlib.metadata.version("cityseg")
@@ -65,46 +66,33 @@ IMAGES = (
     ImageSpec("mlflow"),
 )
 BY_NAME = {spec.name: spec for spec in IMAGES}
-# Pipeline step -> image; the source check runs in the synth image, which already has the storage code.
-STEP_IMAGES = {
-    "synth": "synth",
-    "source": "synth",
-    "remap": "remap",
-    "shard": "shard",
-    "validate": "validate",
-    "train": "train",
-    "evaluate": "evaluate",
-    "push": "push",
-    # The deploy step needs only the Kubernetes and MLflow clients, which the push image has.
-    "deploy": "push",
-    # The comparison sweep's bookkeeping steps (MLflow parent run, report) need only the base image.
-    "compare": "base",
-}
 
 
 def image(name: str, registry: str = DEFAULT_REGISTRY, tag: str = DEFAULT_TAG) -> str:
-    """The full reference of image `name` (a step or an image), e.g. ghcr.io/cityseg/cityseg-train:0.1.0."""
-    folder = STEP_IMAGES.get(name, name)
+    """The full reference of image `name`, or of the image pipeline task `name` runs in (`TASKS`).
+
+    For example ghcr.io/cityseg/cityseg-train:0.1.0.
+    """
+    folder = TASKS[name][1].image if name in TASKS else name
     if folder not in BY_NAME:
         raise ValueError(f"unknown image {name!r}; known: {', '.join(sorted(BY_NAME))}")
     return f"{registry.rstrip('/')}/cityseg-{folder}:{tag}"
 
 
-def component(step: str) -> Callable:
-    """The `@dsl.component` decorator for `step`, on its default image.
+def component(func: Callable):
+    """`@dsl.component` on the image that the table of steps gives the task named like `func`.
 
     The images install kfp themselves, so nothing is pip-installed when a task starts.
     """
-    return dsl.component(base_image=image(step), install_kfp_package=False)
+    return dsl.component(func, base_image=image(func.__name__), install_kfp_package=False)
 
 
-def rebase(step_component, step: str, registry: str, tag: str):
+def rebase(task_component, registry: str, tag: str):
     """The same component on another registry/tag (for `cityseg compile --registry ... --tag ...`)."""
     if registry == DEFAULT_REGISTRY and tag == DEFAULT_TAG:
-        return step_component
-    return dsl.component(
-        step_component.python_func, base_image=image(step, registry, tag), install_kfp_package=False
-    )
+        return task_component
+    func = task_component.python_func
+    return dsl.component(func, base_image=image(func.__name__, registry, tag), install_kfp_package=False)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ says the data changed since `@champion`; otherwise `skip_training` stands in for
 from kfp import dsl
 
 from cityseg.components.defaults import defaults
-from cityseg.components.parallel import RUNNER_PARAMS
+from cityseg.components.runner import RUNNER_PARAMS
 from cityseg.components.synth.config import SynthConfig
 from cityseg.components.validate.config import ValidateConfig
 from cityseg.pipelines.steps import DATA_WORKERS, Steps, TaskSettings

@@ -16,8 +16,8 @@ from cityseg.components.compare.presets import DEFAULT_PRESET, preset_params
 from cityseg.components.defaults import defaults
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.evaluate.config import EvaluateConfig
-from cityseg.components.parallel import RunnerConfig
 from cityseg.components.push.config import PushConfig
+from cityseg.components.runner import RunnerConfig
 from cityseg.components.shard.config import ShardConfig
 from cityseg.components.synth.config import SynthConfig
 from cityseg.components.train.config import TrainConfig

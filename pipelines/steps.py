@@ -1,61 +1,34 @@
 """The wiring both pipelines share: the steps on a registry, task settings, data, train + evaluate, push.
 
 A pipeline's DAG is built from these pieces inside its `wire(p)` function, where `p.<name>` is a
-pipeline parameter (see `cityseg.pipelines.params`). A new step is one line in `COMPONENTS` and one
-in `RESOURCES`.
+pipeline parameter (see `cityseg.pipelines.params`). The components and the resources their tasks
+request come from the table of steps, `cityseg.components.registry`.
 """
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from kfp import dsl, kubernetes
 
 from cityseg.components import container_images
-from cityseg.components.compare import component as compare_component
 from cityseg.components.defaults import defaults
-from cityseg.components.deploy import component as deploy_component
 from cityseg.components.deploy.config import DeployConfig
-from cityseg.components.evaluate import component as evaluate_component
 from cityseg.components.evaluate.config import EvaluateConfig
-from cityseg.components.push import component as push_component
-from cityseg.components.remap import component as remap_component
-from cityseg.components.shard import component as shard_component
-from cityseg.components.source import component as source_component
-from cityseg.components.synth import component as synth_component
-from cityseg.components.train import component as train_component
-from cityseg.components.validate import component as validate_component
+from cityseg.components.registry import TASKS
 from cityseg.pipelines import pod_security
 
-# Step -> (its KFP component, the image it runs in).
-COMPONENTS = {
-    "synth": (synth_component.synth, "synth"),
-    "check_source": (source_component.check_source, "source"),
-    "remap": (remap_component.remap, "remap"),
-    "shard": (shard_component.shard, "shard"),
-    "validate": (validate_component.validate, "validate"),
-    "skip_training": (validate_component.skip_training, "validate"),
-    "train": (train_component.train, "train"),
-    "evaluate": (evaluate_component.evaluate, "evaluate"),
-    "push": (push_component.push, "push"),
-    "deploy": (deploy_component.deploy, "deploy"),
-    "start_sweep": (compare_component.start_sweep, "compare"),
-    "finish_sweep": (compare_component.finish_sweep, "compare"),
-}
-# Step -> (CPU, memory) each task requests.
-RESOURCES = {
-    "synth": ("2", "4Gi"),
-    "check_source": ("500m", "1Gi"),
-    "remap": ("4", "8Gi"),
-    "shard": ("4", "8Gi"),
-    "validate": ("2", "4Gi"),
-    "skip_training": ("500m", "1Gi"),
-    "train": ("4", "16Gi"),
-    "evaluate": ("4", "8Gi"),
-    "push": ("2", "8Gi"),
-    "deploy": ("500m", "1Gi"),
-    "start_sweep": ("1", "2Gi"),
-    "finish_sweep": ("1", "4Gi"),
-}
+
+def _component(name: str):
+    """The KFP component of task `name`: the function of that name in its step's component.py."""
+    step, _ = TASKS[name]
+    return getattr(importlib.import_module(step.component_module), name)
+
+
+# Task -> its KFP component, for every task in the table of steps (`cityseg.components.registry`).
+COMPONENTS = {name: _component(name) for name in TASKS}
+# Task -> (CPU, memory) it requests.
+RESOURCES = {name: (task.cpu, task.memory) for name, (_, task) in TASKS.items()}
 # Processes of the synth and remap tasks: a free 2-core machine's worth, which the cluster's request covers.
 DATA_WORKERS = 2
 # Spot GPU nodes get preempted; a retry resumes from the checkpoints under the run's folder.
@@ -127,8 +100,7 @@ class Steps:
     ) -> "Steps":
         """Every step's component, rebased onto `registry`/`tag`."""
         rebased = {
-            step: container_images.rebase(component, image, registry, tag)
-            for step, (component, image) in COMPONENTS.items()
+            step: container_images.rebase(component, registry, tag) for step, component in COMPONENTS.items()
         }
         return cls(registry, tag, rebased)
 
@@ -140,7 +112,7 @@ class Steps:
 
     def image(self, step: str) -> str:
         """The image reference that `step` runs in."""
-        return container_images.image(COMPONENTS[step][1], self.registry, self.tag)
+        return container_images.image(step, self.registry, self.tag)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ as the pipelines' data-runner parameters. Imports no Beam: `--runner local` need
 
 import click
 
-from cityseg.components.parallel import RUNNERS, RunnerConfig
+from cityseg.components.runner import RUNNERS, RunnerConfig
 
 # Option -> RunnerConfig field; an option left out keeps the field's default.
 OPTIONS = {

@@ -13,7 +13,7 @@ from apache_beam.runners.dataflow.internal import apiclient
 from cityseg.components import storage
 from cityseg.components.beam import options as beam_options
 from cityseg.components.beam.run import RESULT_FILE, build
-from cityseg.components.parallel import Combiner, RunnerConfig
+from cityseg.components.runner import Combiner, RunnerConfig
 
 
 def job_request(runner: RunnerConfig, step: str, fn: Callable, tasks: Sequence, combiner: Combiner):

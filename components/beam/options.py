@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 
 from cityseg.components import storage
-from cityseg.components.parallel import RunnerConfig
+from cityseg.components.runner import RunnerConfig
 
 
 def job_name(step: str) -> str:

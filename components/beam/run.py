@@ -20,7 +20,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from cityseg.components import storage
 from cityseg.components.beam import options as beam_options
-from cityseg.components.parallel import Combiner, RunnerConfig
+from cityseg.components.runner import Combiner, RunnerConfig
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from kfp.dsl import HTML, Dataset, Input, Model, Output
 from cityseg.components import container_images
 
 
-@container_images.component("compare")
+@container_images.component
 def start_sweep(
     models: list,
     losses: list,
@@ -57,7 +57,7 @@ def start_sweep(
     )
 
 
-@container_images.component("compare")
+@container_images.component
 def finish_sweep(
     sweep: list,
     models: Input[list[Model]],

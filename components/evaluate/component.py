@@ -5,7 +5,7 @@ from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model,
 from cityseg.components import container_images
 
 
-@container_images.component("evaluate")
+@container_images.component
 def evaluate(
     *,
     shards: Input[Dataset],

@@ -7,7 +7,7 @@ from kfp.dsl import Dataset, Input, Model
 from cityseg.components import container_images
 
 
-@container_images.component("push")
+@container_images.component
 def push(
     *,
     model: Input[Model],

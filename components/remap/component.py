@@ -39,9 +39,9 @@ def remap(
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
-    from cityseg.components.parallel import runner_from_params
     from cityseg.components.remap.config import RemapConfig
     from cityseg.components.remap.core import remap as remap_to_categories
+    from cityseg.components.runner import runner_from_params
 
     config = step_config(
         RemapConfig,

@@ -9,7 +9,7 @@ class CategoryPixels:
     """Folds `(index, RemapTask, pixels per category)` into frames and pixels per split.
 
     Accumulators are `{split: (frames, pixels)}` of integer sums, so they merge in any order
-    with the same result (a `parallel.Combiner`, run as a Beam CombineFn by the beam runner).
+    with the same result (a `runner.Combiner`, run as a Beam CombineFn by the beam runner).
     """
 
     def create_accumulator(self) -> dict[str, tuple[int, np.ndarray]]:

@@ -47,7 +47,7 @@ def shard(
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
-    from cityseg.components.parallel import runner_from_params
+    from cityseg.components.runner import runner_from_params
     from cityseg.components.shard.config import ShardConfig
     from cityseg.components.shard.core import write_shards
 

@@ -4,7 +4,7 @@ import dataclasses
 from pathlib import Path
 
 from cityseg.components.defaults import RECIPE
-from cityseg.components.parallel import RunnerConfig
+from cityseg.components.runner import RunnerConfig
 
 
 @dataclasses.dataclass(frozen=True)

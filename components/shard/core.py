@@ -1,18 +1,17 @@
 """Write Cityscapes images and category masks as TFRecord shards per split, with manifest and TFDS info."""
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import logging
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from cityseg.components import cityscapes, labels, output_folder, parallel, splits, storage, tfrecord
+from cityseg.components.runner import InTaskOrder
 from cityseg.components.shard.config import ShardConfig
 
 log = logging.getLogger(__name__)
@@ -85,18 +84,6 @@ def encode_frame(
     return example, counts.astype(np.int64)
 
 
-@contextlib.contextmanager
-def _written_here(path: str):
-    """A local path to write `path` at: itself, or for gs:// (Dataflow's workers) a file uploaded after."""
-    if not storage.is_gcs(path):
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="cityseg-shard-") as folder:
-        local = str(Path(folder, Path(path).name))
-        yield local
-        storage.copy_file(local, path)
-
-
 def _write_shard(task: _ShardTask) -> _ShardResult:
     pixels = np.zeros(labels.NUM_CLASSES, np.int64)
 
@@ -114,7 +101,7 @@ def _write_shard(task: _ShardTask) -> _ShardResult:
             pixels += counts
             yield example
 
-    with _written_here(task.path) as local:
+    with parallel.written_here(task.path) as local:
         count = tfrecord.write_records(local, examples())
         with open(local, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
@@ -218,7 +205,7 @@ def write_shards(config: ShardConfig) -> dict:
                 results, by_split, manifest = parallel.map_combine(
                     _write_shard,
                     tasks,
-                    parallel.InTaskOrder(functools.partial(_combined, config=config)),
+                    InTaskOrder(functools.partial(_manifest, config=config)),
                     workers=config.workers,
                     runner=config.runner,
                     desc="shard",
@@ -283,23 +270,13 @@ def content_hash(file_digests: dict[str, str]) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def _combined(pairs: list[tuple[_ShardTask, _ShardResult]], config: ShardConfig):
+def _manifest(pairs: list[tuple[_ShardTask, _ShardResult]], config: ShardConfig):
     """(results, results per split, manifest) of the written shards, given in task order."""
-    tasks, results = [task for task, _ in pairs], [result for _, result in pairs]
     by_split: dict[str, list[_ShardResult]] = {}
     for task, result in pairs:
         by_split.setdefault(task.split, []).append(result)
-    return results, by_split, _manifest(config, tasks, results, by_split)
-
-
-def _manifest(
-    config: ShardConfig,
-    tasks: list[_ShardTask],
-    results: list[_ShardResult],
-    by_split: dict[str, list[_ShardResult]],
-) -> dict:
-    digests = {Path(task.path).name: result.sha256 for task, result in zip(tasks, results, strict=True)}
-    return {
+    digests = {Path(task.path).name: result.sha256 for task, result in pairs}
+    manifest = {
         "height": config.height,
         "width": config.width,
         "num_classes": labels.NUM_CLASSES,
@@ -317,3 +294,4 @@ def _manifest(
         "label_table_version": labels.label_table_version(),
         "content_hash": content_hash(digests),
     }
+    return [result for _, result in pairs], by_split, manifest

@@ -5,7 +5,7 @@ from typing import NamedTuple
 from cityseg.components import container_images
 
 
-@container_images.component("source")
+@container_images.component
 def check_source(data: str) -> NamedTuple("SourceOutputs", [("data", str), ("fingerprint", str)]):
     """Check that a Cityscapes source exists and fingerprint it from its listing; returns both.
 

@@ -7,7 +7,7 @@ from kfp.dsl import Dataset, Output
 from cityseg.components import container_images
 
 
-@container_images.component("synth")
+@container_images.component
 def synth(
     *,
     cityscapes: Output[Dataset],

@@ -5,7 +5,7 @@ from kfp.dsl import Dataset, Input, Model, Output
 from cityseg.components import container_images
 
 
-@container_images.component("train")
+@container_images.component
 def train(
     *,
     shards: Input[Dataset],

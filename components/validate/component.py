@@ -65,7 +65,7 @@ def validate(
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
-    from cityseg.components.parallel import runner_from_params
+    from cityseg.components.runner import runner_from_params
     from cityseg.components.validate.config import ValidateConfig
     from cityseg.components.validate.core import validate as validate_data
 

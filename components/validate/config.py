@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from cityseg.components.parallel import RunnerConfig
+from cityseg.components.runner import RunnerConfig
 
 DRIFT_METRICS = ("js", "linf")
 DRIFT_POLICIES = ("warn", "fail")

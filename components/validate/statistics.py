@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from cityseg.components import cityscapes, labels, parallel, storage, tfrecord
-from cityseg.components.parallel import RunnerConfig
+from cityseg.components.runner import InTaskOrder, RunnerConfig
 
 VOID_HISTOGRAM_BINS = 10
 
@@ -189,7 +189,7 @@ def compute_statistics(
             tasks.append((split, path))
     # Per-shard stats are folded by a combiner that sorts them back into task order, so every runner
     # (local pool, Beam workers in any order) gives the same statistics.
-    combiner = parallel.InTaskOrder(functools.partial(_summaries, splits=tuple(manifest["splits"])))
+    combiner = InTaskOrder(functools.partial(_summaries, splits=tuple(manifest["splits"])))
     return parallel.map_combine(
         shard_statistics, tasks, combiner, workers=workers, runner=runner, desc="statistics", unit="shard"
     )

@@ -14,12 +14,13 @@ import pytest
 from cityseg.cli import COMMANDS
 from cityseg.components.compare.config import SweepConfig
 from cityseg.components.compare.presets import DEFAULT_PRESET, PRESETS
+from cityseg.components.crops.config import CropsConfig
 from cityseg.components.defaults import OVERRIDES, RECIPE, WORK_DIR, defaults
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.evaluate.config import EvaluateConfig
-from cityseg.components.parallel import RUNNER_PARAMS, RunnerConfig
 from cityseg.components.push.config import PushConfig
 from cityseg.components.remap.config import RemapConfig
+from cityseg.components.runner import RUNNER_PARAMS, RunnerConfig
 from cityseg.components.serve.config import ServeConfig, WebAppConfig
 from cityseg.components.shard.config import ShardConfig
 from cityseg.components.synth.config import SynthConfig
@@ -104,12 +105,13 @@ PIPELINES = {
     ),
 }
 # Options of `cityseg run` / `cityseg compare` that are not pipeline parameters -> their home's value.
-OTHER_HOMES = {"work_dir": WORK_DIR, "preset": DEFAULT_PRESET, "runner": RUNNERS[0]}
+OTHER_HOMES = {"work_dir": WORK_DIR, "preset": DEFAULT_PRESET, "runner": RUNNERS[0], "pipeline": "training"}
 # Step command -> the dataclasses its options come from (an option's name is its field's).
 COMMAND_CONFIGS = {
     "synth": (SynthConfig,),
     "remap": (RemapConfig,),
     "shard": (ShardConfig,),
+    "crops": (CropsConfig,),
     "validate": (ValidateConfig,),
     "train": (TrainConfig, Launch),
     "evaluate": (EvaluateConfig,),

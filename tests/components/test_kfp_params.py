@@ -16,9 +16,9 @@ from kfp import dsl, local
 from cityseg.components.deploy.component import deploy as deploy_component
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.kfp_params import field_values, step_config
-from cityseg.components.parallel import RUNNER_PARAMS, RunnerConfig
 from cityseg.components.push.config import PushConfig
 from cityseg.components.remap.component import remap as remap_component
+from cityseg.components.runner import RUNNER_PARAMS, RunnerConfig
 from cityseg.components.shard.component import shard as shard_component
 from cityseg.components.synth.component import synth as synth_component
 from cityseg.components.train.config import TrainConfig

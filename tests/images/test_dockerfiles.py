@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cityseg.components import container_images, image_base
+from cityseg.components.registry import TASKS
 
 HADOLINT = Path(sys.executable).with_name("hadolint")
 DOCKERFILES = sorted(container_images.IMAGES_DIR.glob("*/Dockerfile"))
@@ -15,8 +16,8 @@ DOCKERFILES = sorted(container_images.IMAGES_DIR.glob("*/Dockerfile"))
 
 def test_every_image_and_step_has_a_dockerfile_and_no_dockerfile_is_orphaned():
     assert {spec.dockerfile for spec in container_images.IMAGES} == set(DOCKERFILES)
-    for step, name in container_images.STEP_IMAGES.items():
-        assert container_images.BY_NAME[name].dockerfile.is_file(), step
+    for name, (_, task) in TASKS.items():
+        assert container_images.BY_NAME[task.image].dockerfile.is_file(), name
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
@@ -73,8 +74,8 @@ def test_build_pushes_the_references_the_components_use():
         container_images.image(spec.name, "europe-docker.pkg.dev/p/r", "v2")
         for spec in container_images.IMAGES
     ]
-    for step in container_images.STEP_IMAGES:
-        assert container_images.image(step, "europe-docker.pkg.dev/p/r", "v2") in pushed
+    for name in TASKS:
+        assert container_images.image(name, "europe-docker.pkg.dev/p/r", "v2") in pushed
     builds = _builds(commands)
     train = builds["europe-docker.pkg.dev/p/r/cityseg-train:v2"]
     assert _build_args(train) == ["BASE_IMAGE=europe-docker.pkg.dev/p/r/cityseg-base-gpu:v2"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from cityseg.components import storage
-from cityseg.components.parallel import RunnerConfig
 from cityseg.components.remap.config import RemapConfig
 from cityseg.components.remap.core import remap
+from cityseg.components.runner import RunnerConfig
 from cityseg.components.shard.config import ShardConfig
 from cityseg.components.shard.core import MANIFEST, write_shards
 from cityseg.components.validate.statistics import compute_statistics

@@ -4,9 +4,9 @@ import pytest
 
 from cityseg.components.beam.dataflow import job_request
 from cityseg.components.beam.options import dataflow_options, job_name
-from cityseg.components.parallel import RunnerConfig
 from cityseg.components.remap.core import remap_frame
 from cityseg.components.remap.summary import CategoryPixels
+from cityseg.components.runner import RunnerConfig
 
 SETTINGS = dict(
     runner="dataflow",

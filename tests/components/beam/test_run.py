@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from cityseg.components import parallel
 from cityseg.components.beam.run import wait_for
-from cityseg.components.parallel import RunnerConfig
+from cityseg.components.runner import InTaskOrder, RunnerConfig
 
 
 def square_or_refuse(task: int) -> int:
@@ -40,7 +40,7 @@ def test_the_first_bad_task_in_task_order_is_the_error(runner, workers):
         parallel.map_combine(
             square_or_refuse,
             list(range(9)),
-            parallel.InTaskOrder(_sum),
+            InTaskOrder(_sum),
             workers=workers,
             runner=runner,
             desc="t",
@@ -50,7 +50,7 @@ def test_the_first_bad_task_in_task_order_is_the_error(runner, workers):
 @ENGINES
 def test_results_fold_in_task_order_on_every_runner(runner, workers):
     tasks = [0, 1, 3, 4, 6, 7]
-    combiner = parallel.InTaskOrder(lambda pairs: [(task, result) for task, result in pairs])
+    combiner = InTaskOrder(lambda pairs: [(task, result) for task, result in pairs])
     pairs = parallel.map_combine(square_or_refuse, tasks, combiner, workers=workers, runner=runner, desc="t")
     assert pairs == [(task, task * task) for task in tasks]
 
@@ -74,6 +74,6 @@ def test_a_failed_job_streams_its_states_and_raises_with_the_runners_message(cap
 
 def test_an_empty_task_list_combines_to_the_empty_output():
     output = parallel.map_combine(
-        np.square, [], parallel.InTaskOrder(_sum), workers=2, runner=RunnerConfig("beam"), desc="t"
+        np.square, [], InTaskOrder(_sum), workers=2, runner=RunnerConfig("beam"), desc="t"
     )
     assert output == 0

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from cityseg.components import parallel, storage
-from cityseg.components.parallel import RunnerConfig
 from cityseg.components.remap.config import RemapConfig
 from cityseg.components.remap.core import remap
+from cityseg.components.runner import RunnerConfig
 from cityseg.components.validate.statistics import compute_statistics
 from tests import builders
 from tests.components.beam.test_agreement import BEAM_THREADS, digests
