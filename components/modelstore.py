@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,8 @@ def _download(uri: str, target: Path) -> Path:
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging)))
-        _load_keras(_find_keras_file(local, uri), uri)  # raises unless it loads: never cache a bad copy
+        # Raises unless it loads: never cache a bad copy. What the model must compute, `load` checks.
+        _load_keras(_find_keras_file(local, uri), uri, check=lambda model, ref: None)
         os.replace(local, target)
     except MlflowException as err:
         raise ValueError(f"{uri}: cannot download the model: {err.message}") from err
@@ -239,7 +241,7 @@ def check_output(model, ref: str) -> None:
         )
 
 
-def _load_keras(keras_path: Path, ref: str):
+def _load_keras(keras_path: Path, ref: str, check: Callable[[object, str], None] = check_output):
     import keras
 
     # Custom layers register themselves on import; the model file names them by "cityseg>..." keys.
@@ -249,12 +251,16 @@ def _load_keras(keras_path: Path, ref: str):
         model = keras.models.load_model(keras_path, compile=False)
     except (ValueError, TypeError, OSError) as err:
         raise ValueError(f"{ref}: cannot load Keras model {keras_path}: {err}") from err
-    check_output(model, ref)
+    check(model, ref)
     return model
 
 
-def load(ref: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR) -> LoadedModel:
-    """Load the model that `ref` names (see the module docstring) and check that it is a cityseg model.
+def load(
+    ref: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR, *, check=check_output
+) -> LoadedModel:
+    """Load the model that `ref` names (see the module docstring) and check it with `check(model, ref)`.
+
+    The check is a segmenter's shape by default; the object classifier passes its own.
 
     Raises:
         ValueError: nothing loadable at `ref`, an unknown registered model/version/alias, or a
@@ -275,7 +281,7 @@ def load(ref: str | os.PathLike, cache_dir: str | os.PathLike = DEFAULT_CACHE_DI
     keras_path = _find_keras_file(local, ref)
     folder = keras_path.parent if local.is_file() else local
     train_info = _read_train_info(folder)
-    model = _load_keras(keras_path, ref)
+    model = _load_keras(keras_path, ref, check)
     saved_model = folder / SAVED_MODEL_DIR
     return LoadedModel(
         model=model,

@@ -50,7 +50,12 @@ class Step:
 
 
 STEPS = (
-    Step("synth", (Task("synth", "synth", "2", "4Gi"),), ("synth",), ("SynthConfig",)),
+    Step(
+        "synth",
+        (Task("synth", "synth", "2", "4Gi"), Task("synth_objects", "synth", "2", "4Gi")),
+        ("synth",),
+        ("SynthConfig",),
+    ),
     # The source check runs in the synth image, which already has the storage code.
     Step("source", (Task("check_source", "synth", "500m", "1Gi"),), ("source",), ("SourceConfig",)),
     Step("remap", (Task("remap", "remap", "4", "8Gi"),), ("remap",), ("RemapConfig",)),
@@ -73,6 +78,17 @@ STEPS = (
         (Task("start_sweep", "base", "1", "2Gi"), Task("finish_sweep", "base", "1", "4Gi")),
         ("report",),
         ("SweepConfig",),
+    ),
+    # The object pipeline's steps (cityseg.pipelines.objects).
+    Step(
+        "objects",
+        (
+            Task("train_objects", "train", "4", "8Gi"),
+            Task("evaluate_objects", "evaluate", "2", "4Gi"),
+            Task("push_objects", "push", "2", "4Gi"),
+        ),
+        ("objects",),
+        ("ObjectsTrainConfig", "ObjectsEvaluateConfig", "ObjectsPushConfig"),
     ),
 )
 # Task name -> (its step, the task).

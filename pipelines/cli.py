@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from cityseg.components import container_images, tracking
-from cityseg.pipelines.client import ScheduleConfig
+from cityseg.pipelines.client import PIPELINES, ScheduleConfig
 from cityseg.pipelines.local import RUNNERS
 
 # KFP parameter types as the pipelines' InputSpecs name them; lists are given comma-separated.
@@ -96,13 +96,13 @@ def local_run_errors(*failures: type[Exception]) -> Iterator[None]:
         raise click.ClickException(str(err)) from err
 
 
-def parse_params(pairs: tuple[str, ...]) -> dict:
-    """`k=v` pairs -> typed pipeline arguments.
+def parse_params(pairs: tuple[str, ...], inputs: dict | None = None) -> dict:
+    """`k=v` pairs -> typed arguments of the pipeline whose parameters are `inputs` (default: training).
 
     Raises:
         click.BadParameter: a pair without `=`, an unknown parameter, or a value of the wrong type.
     """
-    inputs = _inputs()
+    inputs = _inputs() if inputs is None else inputs
     params = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -135,14 +135,42 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
     help="subprocess: every task in this Python; docker: every task in its own image, hardened as on "
     "the cluster (build them with `make images CPU_ONLY=1`; needs an MLflow server's URL).",
 )
-def run(work_dir: Path, verbose: bool, runner: str, **params) -> None:
+@click.option(
+    "--pipeline",
+    type=click.Choice(["training", "objects"]),
+    default="training",
+    show_default=True,
+    help="objects: the object classifier's pipeline, with its own defaults; of the flags above it takes "
+    "those it shares (data, seed, epochs, ...) when given, and any of its parameters as --param KEY=VALUE.",
+)
+@click.option("--param", "pairs", multiple=True, metavar="KEY=VALUE", help="An objects pipeline argument.")
+def run(work_dir: Path, verbose: bool, runner: str, pipeline: str, pairs: tuple[str, ...], **params) -> None:
     """Run the whole training pipeline locally (kfp.local) and print a summary."""
     from cityseg.pipelines.local import run_local
     from cityseg.pipelines.summary import format_summary
 
+    if pipeline == "objects":
+        from cityseg.pipelines import objects
+        from cityseg.pipelines.objects_cli import command_line_params
+
+        inputs = objects.pipeline_inputs()
+        chosen = {**command_line_params(params, inputs), **parse_params(pairs, inputs)}
+        with local_run_errors(ValueError):
+            click.echo(objects.format_run(objects.run_local(chosen, work_dir, verbose, runner)))
+        return
+    if pairs:
+        raise click.UsageError("--param is for --pipeline objects; the training pipeline takes its flags")
+
     with local_run_errors(ValueError):
         summary = run_local(params, work_dir, verbose, runner)
     click.echo(format_summary(summary))
+
+
+def named_inputs(name: str) -> dict:
+    """The parameters of pipeline `name`: name -> KFP InputSpec."""
+    from cityseg.pipelines.client import load_pipeline
+
+    return dict(load_pipeline(name).component_spec.inputs)
 
 
 def _registry_options(command):
@@ -161,9 +189,7 @@ def _registry_options(command):
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("pipeline.yaml"), show_default=True
 )
-@click.option(
-    "--pipeline", "name", type=click.Choice(["training", "compare"]), default="training", show_default=True
-)
+@click.option("--pipeline", "name", type=click.Choice(PIPELINES), default="training", show_default=True)
 @_registry_options
 def compile_(out: Path, name: str, registry: str, tag: str) -> None:
     """Compile a pipeline to the IR YAML that the KFP UI uploads."""
@@ -186,7 +212,7 @@ _params = click.option(
 )
 _experiment = click.option("--experiment", default="cityseg", show_default=True, help="KFP experiment.")
 _pipeline = click.option(
-    "--pipeline", "name", type=click.Choice(["training", "compare"]), default="training", show_default=True
+    "--pipeline", "name", type=click.Choice(PIPELINES), default="training", show_default=True
 )
 _package_option = click.option(
     "--package",
@@ -207,7 +233,7 @@ def submit(*, host, pairs, experiment, name, package, run_name, registry, tag) -
     """Start a run of the pipeline on a KFP cluster."""
     from cityseg.pipelines.client import submit as submit_run
 
-    params = parse_params(pairs)
+    params = parse_params(pairs, named_inputs(name))
     with tempfile.TemporaryDirectory() as tmp:
         run_id = submit_run(host, _package(package, name, registry, tag, tmp), params, experiment, run_name)
     click.echo(f"submitted run {run_id}: {host.rstrip('/')}/#/runs/details/{run_id}")
@@ -252,7 +278,7 @@ def schedule(
         cron = client.validate_cron(cron)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--cron") from err
-    params = parse_params(pairs)
+    params = parse_params(pairs, named_inputs(name))
     with tempfile.TemporaryDirectory() as tmp:
         scheduled = client.schedule(
             host,

@@ -10,7 +10,7 @@ from kfp import compiler
 from cityseg.components import container_images
 from cityseg.pipelines.steps import Target
 
-PIPELINES = ("training", "compare")
+PIPELINES = ("training", "compare", "objects")
 # robfig/cron, which KFP's scheduler uses: seconds minutes hours day-of-month month day-of-week.
 CRON_FIELDS = (
     ("seconds", 0, 59),
@@ -30,7 +30,7 @@ CRON_ITEM = re.compile(r"^(\*|\?|[0-9A-Z]+(-[0-9A-Z]+)?)(/[0-9]+)?$")
 def load_pipeline(
     name: str, registry: str = container_images.DEFAULT_REGISTRY, tag: str = container_images.DEFAULT_TAG
 ):
-    """The cluster pipeline `name` ("training" or "compare") on `registry`/`tag`.
+    """The cluster pipeline `name` ("training", "compare" or "objects") on `registry`/`tag`.
 
     Raises:
         ValueError: an unknown pipeline name.
@@ -43,6 +43,10 @@ def load_pipeline(
         from cityseg.pipelines.compare import create_pipeline as create_sweep
 
         return create_sweep(Target(registry=registry, tag=tag))
+    if name == "objects":
+        from cityseg.pipelines.objects import create_pipeline as create_objects
+
+        return create_objects(Target(registry=registry, tag=tag))
     raise ValueError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
 
 

@@ -25,7 +25,7 @@ class CropsConfig:
     margin: float = 0.3
     min_box: int = 16
     min_pixels: int = 80
-    min_visible: float = 0.4
+    min_visible: float = 0.5
     shards: int = 2
     workers: int | None = None
 

@@ -68,25 +68,32 @@ def gate(
     min_improvement: float,
     champion_version: str | None = None,
     champion_dice: float | None = None,
+    *,
+    metric: str = "mean_dice",
+    minimum: str = "min_dice",
 ) -> Decision:
-    """Apply the absolute gate, then (when there is a champion) the change gate."""
+    """Apply the absolute gate, then (when there is a champion) the change gate.
+
+    `metric` and `minimum` name the score and its threshold in the reasons: the object classifier's
+    gate is the same on macro_f1 and min_macro_f1.
+    """
     new = _dice(mean_dice)
     if new < min_dice:
-        return Decision(False, f"absolute gate: mean_dice {new:.4f} < min_dice {min_dice:.4f}")
+        return Decision(False, f"absolute gate: {metric} {new:.4f} < {minimum} {min_dice:.4f}")
     if champion_version is None:
-        return Decision(True, f"no champion; mean_dice {new:.4f} >= min_dice {min_dice:.4f}")
+        return Decision(True, f"no champion; {metric} {new:.4f} >= {minimum} {min_dice:.4f}")
     old = _dice(champion_dice)
     gain = new - old
     # Scores are sums of float ratios: a tie must count as a tie, not as -1e-17.
     if gain < min_improvement and not math.isclose(gain, min_improvement, abs_tol=1e-12):
         return Decision(
             False,
-            f"change gate: mean_dice {new:.4f} - champion v{champion_version} {old:.4f} = {gain:+.4f} "
+            f"change gate: {metric} {new:.4f} - champion v{champion_version} {old:.4f} = {gain:+.4f} "
             f"< min_improvement {min_improvement:+.4f}",
         )
     return Decision(
         True,
-        f"mean_dice {new:.4f} >= min_dice {min_dice:.4f} and beats champion v{champion_version} "
+        f"{metric} {new:.4f} >= {minimum} {min_dice:.4f} and beats champion v{champion_version} "
         f"{old:.4f} by {gain:+.4f} >= min_improvement {min_improvement:+.4f}",
     )
 
@@ -234,11 +241,18 @@ def _claim_champion(name: str, version: str, expected: str | None, reason: str) 
     return True
 
 
-def _tag_decision(name: str, version: str, decision: Decision, champion: str | None, champion_dice) -> None:
+def _tag_decision(
+    name: str,
+    version: str,
+    decision: Decision,
+    champion: str | None,
+    champion_dice,
+    metric: str = "mean_dice",
+) -> None:
     tags = {"blessed": "true" if decision.blessed else "false", "blessing_reason": decision.reason}
     if champion is not None:
         tags["compared_with_version"] = champion
-        tags["compared_with_mean_dice"] = "n/a" if champion_dice is None else f"{champion_dice:.6g}"
+        tags[f"compared_with_{metric}"] = "n/a" if champion_dice is None else f"{champion_dice:.6g}"
     registry.set_version_tags(name, version, tags)
 
 

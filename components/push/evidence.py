@@ -10,16 +10,17 @@ import math
 
 from cityseg.components import storage, tracking
 
-GATE_KEYS = ("mean_dice", "split")
 # The shards' content hash and the weights' checksum bind the scores to data and model.
 EVIDENCE_KEYS = ("data_manifest_hash", "model_sha256")
 
 
-def read_metrics(path: str) -> dict:
+def read_metrics(path: str, metric: str = "mean_dice") -> dict:
     """metrics.json written by `cityseg evaluate`, checked for the keys the gate and the evidence need.
 
+    `metric` is the score the gate reads: mean_dice for the segmenter, macro_f1 for the object classifier.
+
     Raises:
-        ValueError: missing or unreadable file, missing keys, or a mean_dice that is no number.
+        ValueError: missing or unreadable file, missing keys, or a score that is no number in [0, 1].
     """
     try:
         scores = json.loads(storage.read_text(path))
@@ -29,16 +30,16 @@ def read_metrics(path: str) -> dict:
         raise ValueError(f"{path}: not valid JSON: {err}") from err
     if not isinstance(scores, dict):
         raise ValueError(f"{path}: expected a JSON object of metrics")
-    missing = [key for key in GATE_KEYS if key not in scores]
+    missing = [key for key in (metric, "split") if key not in scores]
     if missing:
         raise ValueError(
             f"{path}: missing keys {', '.join(missing)} (is this a `cityseg evaluate` metrics.json?)"
         )
-    dice = scores["mean_dice"]
+    dice = scores[metric]
     if dice is not None and (
         isinstance(dice, bool) or not isinstance(dice, int | float) or not 0 <= dice <= 1
     ):
-        raise ValueError(f"{path}: mean_dice must be a number in [0, 1] or null, got {dice!r}")
+        raise ValueError(f"{path}: {metric} must be a number in [0, 1] or null, got {dice!r}")
     missing = [key for key in EVIDENCE_KEYS if not scores.get(key)]
     if missing:
         raise ValueError(

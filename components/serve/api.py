@@ -11,10 +11,18 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 
-from cityseg.components.serve import routes_images, routes_metrics, routes_model, routes_prediction, routes_v2
+from cityseg.components.serve import (
+    routes_images,
+    routes_metrics,
+    routes_model,
+    routes_objects,
+    routes_prediction,
+    routes_v2,
+)
 from cityseg.components.serve.config import ServeConfig
 from cityseg.components.serve.images_index import ImageIndex
 from cityseg.components.serve.model_watcher import ModelWatcher
+from cityseg.components.serve.objects_model import ClassifierSlot
 from cityseg.components.serve.state import ServeState
 from cityseg.components.serve.telemetry import BodyLimit, Instrumented
 
@@ -64,6 +72,8 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.add_middleware(Instrumented, telemetry=state.telemetry)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    # The classifier's /v2/models/<objects_name> routes come before the segmenter's /v2/models/{name}.
+    app.include_router(routes_objects.router(state, ClassifierSlot(config.objects_model, config.cache_dir)))
     for module in (routes_prediction, routes_images, routes_model, routes_metrics, routes_v2):
         app.include_router(module.router(state))
     return app

@@ -83,6 +83,17 @@ def _check_images(ctx: click.Context, param: click.Parameter, value: str | None)
     help="Largest image whose FP32 `probabilities` /v2 returns (8 floats per pixel).",
 )
 @click.option(
+    "--objects-model",
+    callback=lambda ctx, param, value: value if value is None else _check_model(ctx, param, value),
+    help="Object classifier served at /v2/models/OBJECTS-NAME, e.g. models:/cityseg-objects@champion.",
+)
+@click.option(
+    "--objects-name",
+    default=ServeConfig.objects_name,
+    show_default=True,
+    help="The classifier's model name under /v2/models.",
+)
+@click.option(
     "--tracking-uri", help="MLflow tracking/registry URI (default: MLFLOW_TRACKING_URI, else ./work)."
 )
 @click.option(

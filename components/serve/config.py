@@ -33,6 +33,9 @@ class ServeConfig:
     max_megapixels: float = 64.0
     max_concurrent: int = 2
     max_probability_megapixels: float = 1.0
+    # The object classifier served beside the segmenter under /v2/models/<objects_name>; None: none.
+    objects_model: str | None = None
+    objects_name: str = "cityseg-objects"
 
     def __post_init__(self) -> None:
         for name in ("poll_seconds", "max_upload_mb", "max_megapixels", "max_probability_megapixels"):

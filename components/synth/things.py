@@ -10,8 +10,6 @@ import numpy as np
 
 from cityseg.components.synth.scene import (
     CLOTHES,
-    HEAVY,
-    SKIN,
     Detail,
     Look,
     Shape,
@@ -30,8 +28,11 @@ from cityseg.components.synth.scene import (
     _wall,
 )
 
-TRAM = [(235, 200, 40), (200, 40, 40), (235, 235, 230), (60, 90, 160), (240, 150, 40)]
+# Tram liveries in colours no bus or truck wears (HEAVY), so a tram seen from behind is still a tram.
+TRAM = [(40, 150, 160), (120, 60, 140), (240, 225, 180), (150, 30, 60), (90, 150, 60)]
 TRAM_SIZE = (2.65, 3.6, 28.0)  # width, height, length in metres
+# Fairings in colours a bicycle's frame never has (those are black, red, blue and grey).
+MOTORCYCLES = [(230, 200, 40), (240, 140, 30), (50, 130, 70), (235, 235, 230), (160, 165, 175)]
 
 
 def add_rare_things(b: _Builder, street: _Street) -> None:
@@ -61,11 +62,16 @@ def _tram(b: _Builder, x: float, z: float) -> None:
     glass = _jitter(rng, (50, 60, 75), 10)
     side_x = x1 if x < 0 else x0
     band = _wall(cam, side_x, (h * 0.45, h * 0.85), (z + 0.5, z + length - 0.5))
-    rear = _face(cam, (x0 + 0.15, x1 - 0.15), (h * 0.4, h * 0.92), z)
+    rear = _face(cam, (x0 + 0.15, x1 - 0.15), (h * 0.4, h * 0.8), z)
     skirt = _wall(cam, side_x, (0.0, h * 0.15), (z, z + length))
     body = _box(cam, (x0, x1), (0.0, h), (z, z + length))
     pantograph = _box(cam, (x - 0.6, x + 0.6), (h, h + 0.9), (z + length / 2 - 0.2, z + length / 2 + 0.2))
-    details = (Detail((band, rear), glass), Detail((skirt,), _jitter(rng, (40, 40, 42), 6)))
+    display = _face(cam, (x0 + 0.4, x1 - 0.4), (h * 0.84, h * 0.95), z)
+    details = (
+        Detail((band, rear), glass),
+        Detail((skirt,), _jitter(rng, (40, 40, 42), 6)),
+        Detail((display,), (255, 170, 20)),
+    )
     b.shadows.append((_strip(cam, x0 - 0.2, x1 + 0.2, z - 0.3, z + length), 0.5))
     b.prop(
         z, [Shape("train", body, look, details), Shape("train", pantograph, Look((50, 50, 52), 0.03, 0.03))]
@@ -73,30 +79,37 @@ def _tram(b: _Builder, x: float, z: float) -> None:
 
 
 def _motorcyclist(b: _Builder, x: float, z: float) -> None:
-    """A motorcycle seen side-on, with its fairing and engine block, and its rider."""
+    """A motorcycle seen side-on, black wheels under a painted fairing with a headlight, and its rider."""
     cam, rng = b.cam, b.rng
     heading = 1 if rng.random() < 0.5 else -1
-    r, base = 0.33, 1.45
+    r, base = 0.36, 1.55
     angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
     wheels = [
         cam.project(x + cx + r * np.cos(angles), r + r * np.sin(angles), z) for cx in (-base / 2, base / 2)
     ]
     body = cam.project(
-        x + np.array([-0.75, -0.35, 0.25, 0.7, 0.55, -0.1, -0.6]) * heading,
-        [0.75, 0.95, 1.0, 0.8, 0.35, 0.3, 0.45],
+        x + np.array([-0.85, -0.4, 0.3, 0.85, 0.8, -0.1, -0.7]) * heading,
+        [0.8, 1.0, 1.1, 0.95, 0.4, 0.3, 0.5],
         z,
     )
-    paint = _jitter(rng, _pick(rng, [*HEAVY, (30, 30, 30)]), 12)
-    engine = cam.project(x + np.array([-0.25, 0.25, 0.25, -0.25]) * heading, [0.3, 0.3, 0.65, 0.65], z)
-    vehicle = [Shape("motorcycle", p, Look(_jitter(rng, (35, 35, 38), 6), 0.05, 0.05)) for p in wheels] + [
-        Shape("motorcycle", body, Look(paint, 0.04, 0.05), (Detail((engine,), (70, 70, 75)),))
+    paint = _jitter(rng, _pick(rng, MOTORCYCLES), 12)
+    engine = cam.project(x + np.array([-0.3, 0.3, 0.3, -0.3]) * heading, [0.3, 0.3, 0.7, 0.7], z)
+    lamp = cam.project(x + heading * (0.78 + 0.07 * np.cos(angles)), 0.85 + 0.07 * np.sin(angles), z)
+    tyre = Look(_jitter(rng, (20, 20, 22), 4), 0.03, 0.03)
+    vehicle = [Shape("motorcycle", p, tyre) for p in wheels] + [
+        Shape(
+            "motorcycle",
+            body,
+            Look(paint, 0.03, 0.04),
+            (Detail((engine,), (60, 60, 66)), Detail((lamp,), (250, 245, 200))),
+        )
     ]
-    outline, _, head = _figure(cam, rng, x - 0.15 * heading, z, height=rng.uniform(1.5, 1.8), base=0.55)
+    outline, _, head = _figure(cam, rng, x - 0.15 * heading, z, height=rng.uniform(1.5, 1.8), base=0.6)
     helmet = _jitter(rng, _pick(rng, [(240, 240, 240), (30, 30, 30), (200, 40, 40)]), 8)
     rider = Shape(
         "rider",
         outline,
         Look(_jitter(rng, _pick(rng, CLOTHES), 16), 0.05, 0.05),
-        (Detail((head,), helmet if rng.random() < 0.8 else _jitter(rng, _pick(rng, SKIN), 8)),),
+        (Detail((head,), helmet),),
     )
     b.prop(z, [*vehicle, rider])

@@ -145,6 +145,7 @@ def test_the_predictor_runs_cityseg_serve_on_the_champion_with_v2_health_probes(
     assert container["image"] == "ghcr.io/cityseg/cityseg-serve:0.1.0"
     args = container["args"]
     assert args[args.index("--model") + 1] == "models:/cityseg@champion"
+    assert args[args.index("--objects-model") + 1] == "models:/cityseg-objects@champion"
     port = container["ports"][0]["containerPort"]
     assert args[args.index("--port") + 1] == str(port)
     assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": port}

@@ -54,7 +54,7 @@ def test_crops_keep_the_city_splits_and_the_manifest_counts_what_was_written(wri
         assert len(records) == entry["examples"] == sum(entry["shards"])
         assert schema.class_counts([r["label"] for r in records]) == entry["class_counts"]
         assert {r["filename"].split("_")[0] for r in records} == {cities[split]}
-        assert all(r["visible"] >= 0.4 for r in records)
+        assert all(r["visible"] >= 0.5 for r in records)
     assert manifest["classes"] == list(schema.CLASSES)
     assert sum(manifest["splits"]["train"]["dropped"].values()) > 0
 

@@ -75,8 +75,8 @@ def test_an_instance_without_its_polygon_is_an_error():
     [
         (Instance(26000, 2, (0, 0, 14, 3), 100, 1.0), "small_box"),
         (Instance(26000, 2, (0, 0, 15, 3), 79, 1.0), "few_pixels"),
-        (Instance(26000, 2, (0, 0, 15, 3), 80, 0.39), "occluded"),
-        (Instance(26000, 2, (0, 0, 15, 3), 80, 0.4), None),
+        (Instance(26000, 2, (0, 0, 15, 3), 80, 0.49), "occluded"),
+        (Instance(26000, 2, (0, 0, 15, 3), 80, 0.5), None),
     ],
 )
 def test_filters_name_why_an_instance_is_dropped(instance, reason):

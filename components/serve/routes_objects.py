@@ -1,0 +1,140 @@
+"""The object classifier over the Open Inference Protocol: `/v2/models/<objects_name>` and its `/infer`.
+
+Its routes are included before the segmenter's `/v2/models/{name}` routes, so the classifier's name
+reaches them and every other name the segmenter's. Requests are JSON tensors: `crop` (UINT8
+[N, S, S, 3]), or `image` (UINT8 [1, H, W, 3]) with `box` (INT32 or INT64 [N, 4]: x0, y0, x1, y1
+inclusive); the answer is `probabilities` (FP32 [N, 8]) with the class names as a parameter.
+"""
+
+import json
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from cityseg.components.crops.schema import CLASSES, NUM_CLASSES
+from cityseg.components.serve.objects_model import Classifier, ClassifierSlot, classes_response
+from cityseg.components.serve.state import ServeState
+
+INTEGER_TYPES = {"UINT8": np.uint8, "INT32": np.int32, "INT64": np.int64}
+
+
+def _tensor(inputs: dict, name: str, datatypes: tuple[str, ...], rank: int) -> np.ndarray:
+    entry = inputs[name]
+    if entry.get("datatype") not in datatypes:
+        raise ValueError(
+            f"input {name!r}: datatype must be {' or '.join(datatypes)}, got {entry.get('datatype')!r}"
+        )
+    shape = entry.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != rank
+        or not all(isinstance(n, int) and n > 0 for n in shape)
+    ):
+        raise ValueError(f"input {name!r}: shape must be {rank} positive integers, got {shape!r}")
+    data = np.asarray(entry.get("data", []))
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"input {name!r}: {data.size} values for shape {shape}")
+    return data.astype(INTEGER_TYPES[entry["datatype"]]).reshape(shape)
+
+
+def crops_of_request(body: bytes, classifier: Classifier, max_pixels: int) -> tuple[str | None, np.ndarray]:
+    """(request id, uint8 crops N x S x S x 3) of an infer request body.
+
+    Raises:
+        ValueError: not JSON, neither `crop` nor `image` with `box`, a bad tensor, or too many pixels.
+    """
+    try:
+        request = json.loads(body)
+        inputs = {entry["name"]: entry for entry in request["inputs"]}
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"expected a JSON infer request with named inputs ({err})") from None
+    pixels = sum(int(np.prod(entry.get("shape") or [0])) for entry in inputs.values()) // 3
+    if pixels > max_pixels:
+        raise ValueError(f"{pixels} pixels is more than this server's limit of {max_pixels}")
+    if "crop" in inputs:
+        return request.get("id"), _tensor(inputs, "crop", ("UINT8",), 4)
+    if "image" not in inputs or "box" not in inputs:
+        raise ValueError("give input 'crop', or 'image' and 'box'")
+    image = _tensor(inputs, "image", ("UINT8",), 4)
+    rank = 2 if len(inputs["box"].get("shape") or []) == 2 else 1
+    boxes = _tensor(inputs, "box", ("INT32", "INT64"), rank)
+    boxes = boxes.reshape(1, -1) if rank == 1 else boxes
+    if image.shape[0] != 1 or image.shape[3] != 3:
+        raise ValueError(f"input 'image': shape must be [1, H, W, 3], got {list(image.shape)}")
+    if boxes.shape[1] != 4:
+        raise ValueError(f"input 'box': shape must be [4] or [N, 4], got {inputs['box']['shape']}")
+    try:
+        crops = [classifier.crop(image[0], tuple(int(v) for v in box)) for box in boxes]
+    except ValueError as err:
+        raise ValueError(f"input 'box': {err}") from None
+    return request.get("id"), np.stack(crops)
+
+
+def _classifier(slot: ClassifierSlot) -> Classifier:
+    try:
+        return slot.get()
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from None
+    except ValueError as err:
+        raise HTTPException(
+            503, f"the object classifier does not load: {err}", {"Retry-After": "30"}
+        ) from None
+
+
+def _infer(state: ServeState, slot: ClassifierSlot, body: bytes) -> dict:
+    classifier = _classifier(slot)
+    with state.admit():
+        try:
+            request_id, crops = crops_of_request(body, classifier, state.config.max_pixels)
+        except ValueError as err:
+            raise HTTPException(400, str(err)) from None
+        probabilities = classifier.probabilities(crops)
+    answer = {
+        "model_name": state.config.objects_name,
+        "model_version": classifier.version or "",
+        "outputs": [
+            {"name": "probabilities", "datatype": "FP32", "shape": list(probabilities.shape),
+             "data": probabilities.ravel().round(6).tolist()},
+        ],
+        "parameters": {"classes": list(CLASSES), "predictions": classes_response(probabilities)},
+    }  # fmt: skip
+    if request_id is not None:
+        answer["id"] = request_id
+    return answer
+
+
+def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
+    """The classifier's /v2 model routes over `state`."""
+    routes = APIRouter(prefix=f"/v2/models/{state.config.objects_name}", tags=["object classifier"])
+
+    @routes.get("")
+    def metadata() -> dict:
+        """The classifier's inputs (crop, or image and box) and output (class probabilities)."""
+        classifier = _classifier(slot)
+        return {
+            "name": state.config.objects_name,
+            "versions": [classifier.version] if classifier.version else [],
+            "platform": "tensorflow_keras",
+            "inputs": [
+                {"name": "crop", "datatype": "UINT8", "shape": [-1, classifier.size, classifier.size, 3]},
+                {"name": "image", "datatype": "UINT8", "shape": [1, -1, -1, 3]},
+                {"name": "box", "datatype": "INT64", "shape": [-1, 4]},
+            ],
+            "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, NUM_CLASSES]}],
+            "parameters": {"classes": list(CLASSES), "crop_margin": classifier.margin},
+        }
+
+    @routes.get("/ready")
+    def ready() -> dict:
+        """200 once the classifier is loaded."""
+        _classifier(slot)
+        return {"name": state.config.objects_name, "ready": True}
+
+    @routes.post("/infer")
+    async def infer(request: Request) -> dict:
+        """Classify crops, or boxes of an image: class probabilities per crop."""
+        body = await request.body()
+        return await run_in_threadpool(_infer, state, slot, body)
+
+    return routes
