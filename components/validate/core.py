@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cityseg.components import storage, tracking
 from cityseg.components.lineage import core as lineage
+from cityseg.components.splits import SELECT
 from cityseg.components.validate import checks, report
 from cityseg.components.validate.config import ValidateConfig
 from cityseg.components.validate.statistics import compute_statistics
@@ -42,7 +43,8 @@ def _schema_anomalies(config: ValidateConfig, splits: dict, frames, manifest: di
     found += checks.check_frames(
         frames,
         size=f"{manifest['height']}x{manifest['width']}",
-        labelled=config.required_splits,
+        # The select split is train frames held out by the shard step: labelled like them.
+        labelled=(*config.required_splits, SELECT),
         max_void_share=config.max_void_share,
         min_std=config.min_image_std,
     )

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from cityseg.cli import main
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.core import validate
+from tests.components.train.conftest import write_shards
 from tests.conftest import free_port
 
 
@@ -65,6 +66,13 @@ def test_unreachable_mlflow_server_fails_fast_naming_it(shards, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_shards_without_a_select_split_are_refused(tmp_path):
+    # Shards written before the select split, or with select_fraction 0: nothing to choose models on.
+    old = write_shards(tmp_path / "old", {"train": 4, "val": 2}, 32, 64)
+    with pytest.raises(ValueError, match=r"lists no select examples: models are chosen on it; shard again"):
+        validate(TrainConfig(data=str(old), out="x"))
+
+
 def test_validate_names_the_bad_field(shards):
     with pytest.raises(ValueError, match="lr_schedule: unknown value 'step'"):
         validate(TrainConfig(data=str(shards), out="x", lr_schedule="step"))
@@ -100,7 +108,7 @@ def test_a_manifest_that_overstates_the_examples_is_refused_before_mlflow(shard_
 
 
 def test_a_truncated_shard_is_named_before_mlflow(shard_copy, tmp_path, mlflow_uri):
-    shard = shard_copy / "val-00000-of-00001.tfrecord"
+    shard = shard_copy / "select-00000-of-00001.tfrecord"
     shard.write_bytes(shard.read_bytes()[:-100])
     out = tmp_path / "out"
     result = _train("--data", str(shard_copy), "--out", str(out), "--experiment", "test-refused-shards")

@@ -79,6 +79,13 @@ def test_a_city_of_all_void_labels_is_named_with_its_frames(source, tmp_path):
     assert anomalies[0]["short_description"] == "3 train frames of bremen are more than 90% void"
 
 
+def test_a_mostly_void_frame_of_the_select_split_is_named(source, tmp_path):
+    # aachen_000000_000000 is the train frame that select_fraction 0.5 draws into select.
+    write_png(label_path(source, "train", "aachen", 0), np.zeros((HEIGHT, WIDTH), np.uint8))
+    with pytest.raises(DataValidationError, match=r"select/aachen: 1 of 1 frames are more than 90.0% void"):
+        validate(_config(shard_source(source, tmp_path, select_fraction=0.5), tmp_path))
+
+
 def test_a_black_image_is_named(source, tmp_path):
     write_png(image_path(source, "val", "frankfurt", 1), np.zeros((HEIGHT, WIDTH, 3), np.uint8))
     with pytest.raises(
