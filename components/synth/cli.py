@@ -72,10 +72,24 @@ def _check_cities(ctx: click.Context, param: click.Parameter, value: int) -> int
     show_default=True,
     help="Parallel processes.",
 )
+@click.option(
+    "--objects/--no-objects",
+    default=DEFAULTS.objects,
+    show_default=True,
+    help="The object pipeline's set: each thing one polygon, trams, buses, trucks and riders in every frame.",
+)
 def synth(
-    *, out: str, cities: int, frames_per_city: int, height: int, width: int, seed: int, workers: int
+    *,
+    out: str,
+    cities: int,
+    frames_per_city: int,
+    height: int,
+    width: int,
+    seed: int,
+    workers: int,
+    objects: bool,
 ) -> None:
-    """Generate synthetic street scenes in the Cityscapes layout: images, labelIds, colour, polygons."""
+    """Generate synthetic street scenes in the Cityscapes layout: images, label and instance ids, polygons."""
     config = SynthConfig(
         out=out,
         cities=cities,
@@ -84,6 +98,7 @@ def synth(
         width=width,
         seed=seed,
         workers=workers,
+        objects=objects,
     )
     try:
         summary = core.generate(config)
