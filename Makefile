@@ -59,6 +59,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint images/*/Dockerfile
+	$(BIN)/pyright
 
 # Builds every image under local tags. With PUSH=1 it pushes them and records each digest in $(DIGESTS);
 # `python -m cityseg.components.container_images pin` then rewrites a compiled pipeline to those digests
