@@ -20,7 +20,7 @@ from cityseg.components.serve import (
     routes_v2,
 )
 from cityseg.components.serve.config import ServeConfig
-from cityseg.components.serve.images_index import ImageIndex
+from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.model_watcher import ModelWatcher
 from cityseg.components.serve.objects_model import ClassifierSlot
 from cityseg.components.serve.state import ServeState
@@ -48,7 +48,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     Raises:
         ValueError: the `images` folder holds no Cityscapes frames (of `images_split`).
     """
-    index = ImageIndex(config.images, config.images_split) if config.images else None
+    index = PhotoIndex(config.images, config.images_split) if config.images else None
     watcher = ModelWatcher(config.model, config.poll_seconds, config.tracking_uri, config.cache_dir)
     state = ServeState(config, watcher, index)
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from cityseg.components import metrics
 from cityseg.components.labels import colorize
 from cityseg.components.serve.core import BadImageError, decode_image, encode_png
-from cityseg.components.serve.images_index import ImageIndex
+from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.schemas import PNG, ImageItem, ImageList, ImageScores, errors
 from cityseg.components.serve.state import ServeState
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 ImageId = Annotated[str, Path(description="An id from /images")]
 
 
-def _index(state: ServeState, image_id: str) -> ImageIndex:
+def _index(state: ServeState, image_id: str) -> PhotoIndex:
     """The index, once `image_id` is known to be in it.
 
     Raises:

@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import HTTPException
 
 from cityseg.components.serve.config import ServeConfig
-from cityseg.components.serve.images_index import ImageIndex
+from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.model_watcher import ModelWatcher, ServedModel
 from cityseg.components.serve.telemetry import Telemetry
 
@@ -40,7 +40,7 @@ class ServeState:
 
     config: ServeConfig
     watcher: ModelWatcher
-    index: ImageIndex | None
+    index: PhotoIndex | None
     telemetry: Telemetry = dataclasses.field(default_factory=Telemetry)
     _gate: threading.BoundedSemaphore = dataclasses.field(init=False, repr=False)
 

@@ -18,7 +18,7 @@ from cityseg.components.labels import INVALID, VOID, category_lut
 log = logging.getLogger(__name__)
 
 
-class ImageIndex:
+class PhotoIndex:
     """Frames of a Cityscapes source by id, sorted; a context manager that keeps the source open."""
 
     def __init__(self, location: str | os.PathLike, split: str | None = None) -> None:
@@ -48,7 +48,7 @@ class ImageIndex:
         self._frames = dict(sorted(self._frames.items()))
         log.info("indexed %d frames in %s", len(self._frames), location)
 
-    def __enter__(self) -> "ImageIndex":
+    def __enter__(self) -> "PhotoIndex":
         return self
 
     def __exit__(self, *exc_info) -> None:
