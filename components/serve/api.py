@@ -20,9 +20,9 @@ from cityseg.components.serve import (
     routes_v2,
 )
 from cityseg.components.serve.config import ServeConfig
-from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.model_watcher import ModelWatcher
 from cityseg.components.serve.objects_model import ClassifierSlot
+from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.state import ServeState
 from cityseg.components.serve.telemetry import BodyLimit, Instrumented
 

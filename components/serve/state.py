@@ -11,8 +11,8 @@ import numpy as np
 from fastapi import HTTPException
 
 from cityseg.components.serve.config import ServeConfig
-from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.model_watcher import ModelWatcher, ServedModel
+from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.telemetry import Telemetry
 
 # glibc's mallopt parameter; a fixed threshold also turns off its dynamic raising.
