@@ -13,7 +13,7 @@ from cityseg.components.compare.stats import (
     mean_std,
     paired_difference,
 )
-from cityseg.components.evaluate.frames import CLEAN as CLEAN_FRAMES
+from cityseg.components.evaluate.frame_matrices import CLEAN as CLEAN_FRAMES
 
 CLEAN, ROBUST = "mean_dice", "corrupt_mean_iou"
 # What the sweep chooses on: the selection split's score. CLEAN and ROBUST are val's, which only judge.

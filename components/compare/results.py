@@ -19,14 +19,14 @@ from mlflow.tracking import MlflowClient
 from cityseg.components import tracking
 from cityseg.components.compare.config import Budget, SweepConfig
 from cityseg.components.compare.core import PARENT_TAG, setting_of
-from cityseg.components.evaluate import frames
+from cityseg.components.evaluate import frame_matrices
 from cityseg.components.evaluate.core import MLFLOW_ARTIFACT_DIR
 from cityseg.components.labels import CATEGORY_NAMES, VOID
 
 # The categories that mean_iou / mean_dice average (void is ignored, Cityscapes convention).
 EVALUATED_CATEGORIES: tuple[str, ...] = tuple(name for c, name in enumerate(CATEGORY_NAMES) if c != VOID)
 ROBUSTNESS_PREFIX = "eval_corrupt_"
-FRAME_CONFUSIONS_ARTIFACT = f"{MLFLOW_ARTIFACT_DIR}/{frames.FRAME_CONFUSIONS}"
+FRAME_CONFUSIONS_ARTIFACT = f"{MLFLOW_ARTIFACT_DIR}/{frame_matrices.FRAME_CONFUSIONS}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ConfigResult:
     # Every param the train step logged: the report shows which all runs share and which vary.
     params: dict[str, str] = dataclasses.field(default_factory=dict)
     # `clean` and `<corruption>_<severity>` -> int64 (frames, 8, 8) in split order
-    # (cityseg.components.evaluate.frames); None when the evaluation did not log them.
+    # (cityseg.components.evaluate.frame_matrices); None when the evaluation did not log them.
     frame_confusions: dict[str, np.ndarray] | None = dataclasses.field(
         default=None, compare=False, repr=False
     )
@@ -89,7 +89,7 @@ def _tflite_mb(client: MlflowClient, run: Run) -> float | None:
 
 def _frame_confusions(run_id: str) -> dict[str, np.ndarray] | None:
     data = tracking.read_artifact(run_id, FRAME_CONFUSIONS_ARTIFACT)
-    return None if data is None else frames.from_npz(data, f"run {run_id} {FRAME_CONFUSIONS_ARTIFACT}")
+    return None if data is None else frame_matrices.from_npz(data, f"run {run_id} {FRAME_CONFUSIONS_ARTIFACT}")
 
 
 def config_result(client: MlflowClient, run: Run, with_frames: bool = True) -> ConfigResult:

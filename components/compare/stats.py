@@ -18,7 +18,7 @@ import statistics
 import numpy as np
 from scipy import stats as scipy_stats
 
-from cityseg.components.evaluate.frames import CLEAN, corruption_of
+from cityseg.components.evaluate.frame_matrices import CLEAN, corruption_of
 from cityseg.components.labels import NUM_CLASSES, VOID
 
 CONFIDENCE = 0.95
@@ -162,7 +162,7 @@ def frame_bootstrap(
 ) -> PairedDifference | None:
     """The paired bootstrap over frames of `statistic` (a FRAME_STATISTICS name), one shared `seed`.
 
-    Both stacks (key -> int64 (frames, 8, 8), `cityseg.components.evaluate.frames`) were scored on
+    Both stacks (key -> int64 (frames, 8, 8), `cityseg.components.evaluate.frame_matrices`) were scored on
     the same frames: each of `resamples` draws takes the same frame indices (multinomial counts)
     for both, sums their confusion matrices and recomputes the statistic. The point estimate is the
     difference on all frames; the interval is the 2.5 and 97.5 percentiles of the resampled ones.

@@ -35,9 +35,9 @@ def evaluate(
         mean_dice over the 7 non-void categories.
     """
     params = dict(locals())
-    from cityseg.components.artifacts import publish_evaluation
     from cityseg.components.evaluate.config import EvaluateConfig
     from cityseg.components.evaluate.core import evaluate as score
+    from cityseg.components.kfp_outputs import publish_evaluation
     from cityseg.components.kfp_params import step_config
 
     scores = score(

@@ -2,7 +2,7 @@
 
 The 8x8 confusion matrix is accumulated over every pixel of the split and the scores come from it
 once (`cityseg.components.metrics`), never as an average of per-image or per-batch scores; the
-per-frame matrices it sums are kept too (`frame_confusions.npz`, `cityseg.components.evaluate.frames`).
+per-frame matrices it sums are kept too (`frame_confusions.npz`, `cityseg.components.evaluate.frame_matrices`).
 The model predicts through `cityseg.components.inference`, which resizes images to the model's
 input and its category ids back to label resolution, so scores are always computed against the
 labels as stored.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cityseg.components import metrics, output_folder
-from cityseg.components.evaluate import corruptions, frames, litert, report
+from cityseg.components.evaluate import corruptions, frame_matrices, litert, report
 from cityseg.components.evaluate.config import EvaluateConfig
 from cityseg.components.inference import SplitPredictions, predict_split
 from cityseg.components.labels import VOID
@@ -146,7 +146,7 @@ def _score_and_report(config: EvaluateConfig, loaded: LoadedModel) -> tuple[dict
     scores.update(
         litert.score_exports(loaded.local_dir, config.data, config.split, scores, config.batch_size)
     )
-    stacks = {frames.CLEAN: result.frame_confusions}
+    stacks = {frame_matrices.CLEAN: result.frame_confusions}
     if config.corruptions:
         robust, corrupted = corruptions.score_split(loaded, config.data, config.split, config.batch_size)
         scores.update(robust)
@@ -154,7 +154,7 @@ def _score_and_report(config: EvaluateConfig, loaded: LoadedModel) -> tuple[dict
     files = {
         CONFUSION_PNG: report.confusion_matrix_png(result.confusion),
         PER_CATEGORY_PNG: report.per_category_png(scores),
-        frames.FRAME_CONFUSIONS: frames.to_npz(stacks),
+        frame_matrices.FRAME_CONFUSIONS: frame_matrices.to_npz(stacks),
     }
     files[REPORT_HTML] = report.report_html(
         scores,

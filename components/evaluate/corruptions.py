@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from cityseg.components import inference, metrics
-from cityseg.components.evaluate import frames
+from cityseg.components.evaluate import frame_matrices
 from cityseg.components.labels import NUM_CLASSES
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def score_split(
 
     Returns:
         The robustness figures, and the corrupted per-frame confusions keyed `<corruption>_<severity>`
-        (`cityseg.components.evaluate.frames`).
+        (`cityseg.components.evaluate.frame_matrices`).
 
     Raises:
         ValueError: the shards have no such split, or it is empty.
@@ -208,7 +208,7 @@ def score_split(
     log.info("scoring %s under %d corruptions x %d severities", loaded.ref, len(CORRUPTIONS), len(SEVERITIES))
     per_frame = frame_confusions(lambda images: predict(images).numpy(), batches, seed=seed)
     scores = robustness_scores({setting: stack.sum(axis=0) for setting, stack in per_frame.items()})
-    corrupted = {frames.setting_key(*setting): stack for setting, stack in per_frame.items() if setting}
+    corrupted = {frame_matrices.setting_key(*setting): stack for setting, stack in per_frame.items() if setting}
     return scores, corrupted
 
 

@@ -126,7 +126,7 @@ def push_objects(
         blessed, the registered version, the aliases it holds, and the reason of the decision.
     """
     params = dict(locals())
-    from cityseg.components.artifacts import push_outputs
+    from cityseg.components.kfp_outputs import push_outputs
     from cityseg.components.kfp_params import step_config
     from cityseg.components.lineage.core import TAG_PIPELINE, TAG_PIPELINE_VERSION
     from cityseg.components.objects.config import ObjectsPushConfig

@@ -44,7 +44,7 @@ def push(
         blessed, the registered version, the aliases it holds, and the reason of the decision.
     """
     params = dict(locals())
-    from cityseg.components.artifacts import push_outputs
+    from cityseg.components.kfp_outputs import push_outputs
     from cityseg.components.kfp_params import step_config
     from cityseg.components.lineage.core import lineage_tags
     from cityseg.components.push.config import PushConfig

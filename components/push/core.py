@@ -7,7 +7,7 @@ TFX's Evaluator/Pusher semantics on MLflow aliases:
 - blessed: `@champion` -> new version, `@previous` -> old champion, SavedModel copied to the
   serving folder under `<version>/` (`cityseg.components.push.serving`);
 - then, before any alias moves: the int8 export gate (`max_int8_iou_drop`) and infra validation
-  (the version served by `cityseg serve`'s app, see `cityseg.components.push.infra`);
+  (the version served by `cityseg serve`'s app, see `cityseg.components.push.infra_validation`);
 - not blessed: aliases untouched, version tagged `blessed=false` with the reason. A refusal is a
   normal outcome, not an error.
 The evidence is checked before anything is registered: metrics.json must name the weights of the
@@ -25,7 +25,7 @@ from cityseg.components import tracking
 from cityseg.components.push import lock, registry, serving
 from cityseg.components.push.config import PushConfig
 from cityseg.components.push.evidence import check_evidence, int8_refusal, read_metrics, version_tags
-from cityseg.components.push.infra import InfraResult, validate_version
+from cityseg.components.push.infra_validation import InfraResult, validate_version
 
 log = logging.getLogger(__name__)
 

@@ -108,7 +108,7 @@ def _fit(config: TrainConfig, strategy, task: Task, size, manifest: dict, datase
     import tensorflow as tf
 
     from cityseg.components.train.build import build_callbacks, build_model
-    from cityseg.components.train.loop import fit_multi_worker
+    from cityseg.components.train.multi_worker_loop import fit_multi_worker
 
     train_split = manifest["splits"]["train"]
     # The schedule counts global batches, the same for every number of replicas.
@@ -229,7 +229,7 @@ def train(config: TrainConfig) -> dict:
 
     from cityseg.components.train.build import build_inputs, choose_jit_compile, set_precision
     from cityseg.components.train.export import float32_copy, float32_model, float32_weights_sha256
-    from cityseg.components.train.loop import wait_for_all_workers
+    from cityseg.components.train.multi_worker_loop import wait_for_all_workers
 
     precision = set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)

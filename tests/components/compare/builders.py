@@ -9,7 +9,7 @@ import numpy as np
 from cityseg.components.compare.config import SweepConfig
 from cityseg.components.compare.core import augmentation_list, start_parent_run
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
-from cityseg.components.evaluate import frames
+from cityseg.components.evaluate import frame_matrices
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key
 from cityseg.components.labels import NUM_CLASSES
 
@@ -74,11 +74,11 @@ def spread(base: int, key: str) -> list[int]:
 
 def frame_confusions(label: str, dice: float, corrupted: float) -> dict[str, np.ndarray]:
     """Per-frame confusions: clean sums to mean_dice `dice`, each corrupted one to mean_iou ~ `corrupted`."""
-    stacks = {frames.CLEAN: frame_stack(spread(round(PIXELS * dice), label))}
+    stacks = {frame_matrices.CLEAN: frame_stack(spread(round(PIXELS * dice), label))}
     right = round(2 * PIXELS * corrupted / (1 + corrupted))  # IoU right / (2 PIXELS - right) = corrupted
     for name in CORRUPTIONS:
         for severity in SEVERITIES:
-            key = frames.setting_key(name, severity)
+            key = frame_matrices.setting_key(name, severity)
             stacks[key] = frame_stack(spread(right, f"{label}/{key}"))
     return stacks
 
@@ -125,10 +125,10 @@ def log_sweep(
                     }
                 )
                 if with_frames:
-                    npz = tmp_path / run.info.run_id / frames.FRAME_CONFUSIONS
+                    npz = tmp_path / run.info.run_id / frame_matrices.FRAME_CONFUSIONS
                     npz.parent.mkdir(parents=True)
                     label = f"{model}/{loss}/{augment}/{seed}"
-                    npz.write_bytes(frames.to_npz(frame_confusions(label, dice, corrupted)))
+                    npz.write_bytes(frame_matrices.to_npz(frame_confusions(label, dice, corrupted)))
                     mlflow.log_artifact(str(npz), artifact_path="evaluation")
             run_ids[(model, loss, augment, seed)] = run.info.run_id
     return parent_id, run_ids

@@ -16,7 +16,7 @@ from cityseg.components.compare.stats import (
     paired_difference,
 )
 from cityseg.components.evaluate.corruptions import robustness_scores
-from cityseg.components.evaluate.frames import CLEAN, corruption_of
+from cityseg.components.evaluate.frame_matrices import CLEAN, corruption_of
 from cityseg.components.metrics import scores
 from tests.components.compare.builders import frame_confusions, frame_stack
 

@@ -14,7 +14,7 @@ from cityseg.components.evaluate.corruptions import (
     robustness,
     robustness_scores,
 )
-from cityseg.components.evaluate.frames import from_npz
+from cityseg.components.evaluate.frame_matrices import from_npz
 from cityseg.components.labels import NUM_CLASSES
 from cityseg.components.metrics import scores as split_scores
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from cityseg.cli import main
 from cityseg.components.evaluate.config import EvaluateConfig
 from cityseg.components.evaluate.core import evaluate
-from cityseg.components.evaluate.frames import from_npz
+from cityseg.components.evaluate.frame_matrices import from_npz
 from cityseg.components.labels import CATEGORY_NAMES, category_colors
 from cityseg.components.metrics import confusion_matrix, scores
 from tests.components.evaluate.builders import (

@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pytest
 
-from cityseg.components.evaluate.frames import (
+from cityseg.components.evaluate.frame_matrices import (
     CLEAN,
     corruption_of,
     from_npz,
