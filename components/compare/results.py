@@ -89,7 +89,9 @@ def _tflite_mb(client: MlflowClient, run: Run) -> float | None:
 
 def _frame_confusions(run_id: str) -> dict[str, np.ndarray] | None:
     data = tracking.read_artifact(run_id, FRAME_CONFUSIONS_ARTIFACT)
-    return None if data is None else frame_matrices.from_npz(data, f"run {run_id} {FRAME_CONFUSIONS_ARTIFACT}")
+    return (
+        None if data is None else frame_matrices.from_npz(data, f"run {run_id} {FRAME_CONFUSIONS_ARTIFACT}")
+    )
 
 
 def config_result(client: MlflowClient, run: Run, with_frames: bool = True) -> ConfigResult:

@@ -2,7 +2,8 @@
 
 The 8x8 confusion matrix is accumulated over every pixel of the split and the scores come from it
 once (`cityseg.components.metrics`), never as an average of per-image or per-batch scores; the
-per-frame matrices it sums are kept too (`frame_confusions.npz`, `cityseg.components.evaluate.frame_matrices`).
+per-frame matrices it sums are kept too (`frame_confusions.npz`,
+`cityseg.components.evaluate.frame_matrices`).
 The model predicts through `cityseg.components.inference`, which resizes images to the model's
 input and its category ids back to label resolution, so scores are always computed against the
 labels as stored.

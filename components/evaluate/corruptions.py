@@ -208,7 +208,9 @@ def score_split(
     log.info("scoring %s under %d corruptions x %d severities", loaded.ref, len(CORRUPTIONS), len(SEVERITIES))
     per_frame = frame_confusions(lambda images: predict(images).numpy(), batches, seed=seed)
     scores = robustness_scores({setting: stack.sum(axis=0) for setting, stack in per_frame.items()})
-    corrupted = {frame_matrices.setting_key(*setting): stack for setting, stack in per_frame.items() if setting}
+    corrupted = {
+        frame_matrices.setting_key(*setting): stack for setting, stack in per_frame.items() if setting
+    }
     return scores, corrupted
 
 
