@@ -42,10 +42,13 @@ def _train_and_evaluate(crops: Path, out: Path, mlflow_uri: str, seed: int) -> t
 
 @pytest.fixture(scope="module")
 def trained(crops, tmp_path_factory, mlflow_server) -> tuple[Path, dict, dict]:
-    """Two classifiers (seeds 0 and 1) trained and evaluated in folders a/ and b/."""
+    """A classifier trained and evaluated in a/, and an untrained one of the same shape in b/model."""
+    from cityseg.components.objects.model import build_classifier
+
     root = tmp_path_factory.mktemp("trained")
     info, result = _train_and_evaluate(crops, root / "a", mlflow_server, seed=0)
-    _train_and_evaluate(crops, root / "b", mlflow_server, seed=1)
+    (root / "b/model").mkdir(parents=True)
+    build_classifier(16, 8, width=4).save(root / "b/model/model.keras")
     return root, info, result
 
 
@@ -76,19 +79,20 @@ def test_train_evaluate_push_and_the_gates(crops, trained, mlflow_uri):
     again = push(registered)
     assert again.version == first.version and again.reason == f"v{first.version} is already the champion"
 
-    second = push(_push_config(tmp_path / "b", crops, mlflow_uri, min_macro_f1=0.0, min_improvement=0.5))
+    # The same weights again, as a new version: no gain over the champion, re-scored on the same crops.
+    second = push(_push_config(tmp_path / "a", crops, mlflow_uri, min_macro_f1=0.0, min_improvement=0.5))
     assert not second.blessed and second.reason.startswith("change gate: macro_f1")
     assert second.champion_version == first.version
     assert second.champion_macro_f1 == pytest.approx(metrics["macro_f1"])
     assert registry.alias_version(NAME, registry.CHAMPION) == first.version
-    refused = push(_push_config(tmp_path / "b", crops, mlflow_uri, min_macro_f1=1.0))
+    refused = push(_push_config(tmp_path / "a", crops, mlflow_uri, min_macro_f1=1.0))
     assert not refused.blessed and refused.reason.startswith("absolute gate: macro_f1")
 
 
 def test_push_refuses_another_models_metrics(crops, trained, mlflow_uri):
     tmp_path, _, _ = trained
-    config = _push_config(tmp_path / "a", crops, mlflow_uri, min_macro_f1=0.0)
-    config = ObjectsPushConfig(**{**config.__dict__, "metrics": str(tmp_path / "b/eval/metrics.json")})
+    config = _push_config(tmp_path / "b", crops, mlflow_uri, min_macro_f1=0.0)
+    config = ObjectsPushConfig(**{**config.__dict__, "metrics": str(tmp_path / "a/eval/metrics.json")})
     with pytest.raises(ValueError, match="scored another model"):
         push(config)
 
