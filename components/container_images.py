@@ -97,7 +97,8 @@ def rebase(task_component, registry: str, tag: str):
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How `docker build` runs: which Python the bases start from, with which CA bundle and docker.
+    """How `docker build` runs: which Python the bases start from, with which CA bundle and docker,
+    and the key of the sources the bases are labelled with (`image_base.source_key`).
 
     `cpu_only` leaves out the CUDA bases and serve-gpu, and builds train and evaluate on the CPU base.
     """
@@ -106,6 +107,7 @@ class BuildOptions:
     cpu_only: bool = False
     ca_bundle: Path | None = None
     docker: str = "docker"
+    source_key: str | None = None
 
 
 def _build_argv(spec: ImageSpec, registry: str, tag: str, options: BuildOptions) -> list[str]:
@@ -142,6 +144,8 @@ def build_commands(
             argv += ["--build-arg", f"EXTRAS={spec.extras}"]
         if spec.base is None and spec.extras and commit:
             argv += ["--build-arg", f"GIT_COMMIT={commit}"]
+        if spec.base is None and spec.extras and options.source_key:
+            argv += ["--build-arg", f"SOURCE_KEY={options.source_key}"]
         commands.append([*argv, str(IMAGES_DIR.parent)])
         if push:
             commands.append([options.docker, "push", image(spec.name, registry, tag)])
@@ -231,7 +235,8 @@ def build(registry: str, tag: str, push: bool, digests: Path | None, dry_run: bo
         python_image = choice if dry_run else image_base.python_image(choice, how["docker"])
     except (ValueError, subprocess.CalledProcessError) as err:
         raise click.ClickException(f"cannot prepare the build: {err}") from err
-    options = BuildOptions(python_image, how["cpu_only"], ca_bundle, how["docker"])
+    source_key = image_base.source_key(IMAGES_DIR.parent / "cityseg")
+    options = BuildOptions(python_image, how["cpu_only"], ca_bundle, how["docker"], source_key)
     commands = build_commands(registry, tag, push, git_commit(), options)
     # Pushes keep their order after their builds; a local build runs the standalone ones beside.
     beside = [] if push or dry_run else _beside(commands, registry, tag)

@@ -1,11 +1,16 @@
-"""What an image build takes from the host: the Python image to start from, and pip's CA bundle.
+"""What an image build takes from the host: the Python image to start from, pip's CA bundle, the sources.
 
 The bases start from the official `python:3.11-slim` when docker can pull it. Where no registry can
 be reached, `images/base-debian/build.sh` makes the same Python from Debian packages (mmdebstrap,
 then `docker import`), cached under a key of its inputs. Behind a TLS-intercepting proxy pip needs
 the host's CA bundle: the builds get it as a BuildKit secret, so no image layer holds it.
+
+KFP ships each component's function from the host while the package comes from the image, so the
+bases carry a key of the package's sources (`SOURCE_LABEL`): a run in the images can tell that they
+were built from other sources than the checkout's.
 """
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -20,6 +25,9 @@ DEBIAN_BASE_SCRIPT = Path(__file__).resolve().parent.parent / "images" / "base-d
 # How pip and requests are told which CA bundle to trust, in the order pip itself reads them.
 CA_SETTINGS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# The files the wheel takes from the package (setup.cfg: the modules and the package data).
+PACKAGE_SUFFIXES = (".py", ".html", ".css", ".js", ".json")
+SOURCE_LABEL = "io.cityseg.source-key"
 # A registry that drops packets instead of refusing would otherwise hold the build for many minutes.
 PULL_TIMEOUT_S = 120
 
@@ -74,3 +82,16 @@ def python_image(choice: str, docker: str = "docker") -> str:
     env = {**os.environ, "DOCKER": docker}
     built = subprocess.run([str(DEBIAN_BASE_SCRIPT)], env=env, check=True, stdout=subprocess.PIPE, text=True)
     return built.stdout.strip().splitlines()[-1]
+
+
+def source_key(package: Path) -> str:
+    """A hash of the files that the wheel takes from `package` (symlinked folders followed)."""
+    files = []
+    for folder, subfolders, names in os.walk(package, followlinks=True):
+        subfolders[:] = [name for name in subfolders if name != "__pycache__"]
+        files += [Path(folder, name) for name in names if name.endswith(PACKAGE_SUFFIXES)]
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda path: path.relative_to(package).as_posix()):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]

@@ -18,6 +18,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from cityseg.components import image_base
+
 HOME = "/home/cityseg"
 # Mount path -> tmpfs size: the emptyDirs of the train worker (manifests/training/tfjob.yaml) and of
 # the predictor (manifests/serving/inferenceservice.yaml), the pods that run the cityseg images.
@@ -90,16 +92,33 @@ def _local(params: dict) -> list[str]:
     return [name for name in HOST_FOLDERS if params.get(name) and "://" not in str(params[name])]
 
 
-def missing_images(references: Iterable[str]) -> list[str]:
-    """The image references that the docker daemon does not hold (kfp.local would try to pull them)."""
+def image_labels() -> dict[str, dict[str, str]]:
+    """The labels of every image the docker daemon holds, by tag."""
     import docker
 
     client = docker.from_env()
     try:
-        held = {tag for held_image in client.images.list() for tag in held_image.tags}
+        return {tag: held.labels or {} for held in client.images.list() for tag in held.tags}
     finally:
         client.close()
-    return sorted(set(references) - held)
+
+
+def image_problems(
+    references: Iterable[str], labels: dict[str, dict[str, str]], source_key: str
+) -> list[str]:
+    """What keeps the images `references` from running this checkout's steps, given every held
+    image's `labels`: each one not built (kfp.local would try to pull it), or built from other sources
+    than those of `source_key`. kfp.local ships each component's function from here while the package
+    comes from the image, so an image of older sources would run a mix of both.
+    """
+    missing = sorted(reference for reference in set(references) if reference not in labels)
+    stale = sorted(
+        reference
+        for reference in set(references) - set(missing)
+        if labels[reference].get(image_base.SOURCE_LABEL) != source_key
+    )
+    problems = [f"not built: {', '.join(missing)}"] if missing else []
+    return problems + ([f"built from other sources than this checkout: {', '.join(stale)}"] if stale else [])
 
 
 def check_tracking_uri(uri: str) -> None:

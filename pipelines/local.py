@@ -13,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cityseg.components import tracking
+import cityseg
+from cityseg.components import image_base, tracking
 from cityseg.pipelines import docker_tasks
 from cityseg.pipelines.console import task_console
 from cityseg.pipelines.steps import COMPONENTS, LOCAL, Steps
 from cityseg.pipelines.summary import RunSummary, summarise
 
 RUNNERS = ("subprocess", "docker")
+# The package whose sources the images must hold: the one this process runs.
+PACKAGE = Path(cityseg.__file__).parent
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,12 @@ def new_run_dir(work_dir: Path, name: str) -> Path:
     return run_dir
 
 
-def task_runner(runner: str, params: dict):
-    """The kfp.local runner named `runner`, for a run with `params`.
+def task_runner(runner: str, params: dict, work_dir: Path):
+    """The kfp.local runner named `runner`, for a run with `params` whose runs are under `work_dir`.
 
     Raises:
         ValueError: an unknown runner; for "docker", a tracking URI that is no server, a data folder
-            that does not exist, or an image that is not built.
+            that does not exist, or an image that is not built from this checkout's sources.
     """
     from kfp import local
 
@@ -80,10 +83,15 @@ def task_runner(runner: str, params: dict):
         raise ValueError(f"unknown runner {runner!r}; known: {', '.join(RUNNERS)}")
     docker_tasks.check_tracking_uri(params["mlflow_tracking_uri"])
     references = {Steps().image(step) for step in COMPONENTS}
-    missing = docker_tasks.missing_images(references)
-    if missing:
-        raise ValueError(f"images not built: {', '.join(missing)}; build them with `make images CPU_ONLY=1`")
-    return local.DockerRunner(**docker_tasks.container_run_args(docker_tasks.host_folders(params)))
+    labels = docker_tasks.image_labels()
+    problems = docker_tasks.image_problems(references, labels, image_base.source_key(PACKAGE))
+    if problems:
+        raise ValueError(f"{'; '.join(problems)}: build the images with `make images CPU_ONLY=1`")
+    # Earlier runs' outputs, read-only: a cached task's outputs stay in the run that made them.
+    runs = Path(work_dir, "runs").resolve()
+    runs.mkdir(parents=True, exist_ok=True)
+    folders = {str(runs): False, **docker_tasks.host_folders(params)}
+    return local.DockerRunner(**docker_tasks.container_run_args(folders))
 
 
 def run_in_kfp_local(
@@ -115,7 +123,7 @@ def run_in_kfp_local(
     params = {**params, "mlflow_tracking_uri": tracking_uri}
     if runner == "docker":
         params = docker_tasks.params_with_folders(params)
-    kfp_runner = task_runner(runner, params)
+    kfp_runner = task_runner(runner, params, work_dir)
     tracking.connect(tracking_uri, work_dir=work_dir)
     run_dir = new_run_dir(work_dir, pipeline.component_spec.name)
     if runner == "docker":

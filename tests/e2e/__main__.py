@@ -29,7 +29,8 @@ from tests.e2e import servers
 
 log = logging.getLogger("e2e")
 
-WORK_DIR = Path("work/e2e")
+# A fresh folder each time: with an earlier run's cache, steps would not run in their images.
+WORK_DIR = Path("work/e2e", time.strftime("%Y%m%d-%H%M%S"))
 MODEL = "cityseg"
 # Small settings: 24 synthetic frames and one epoch of the smallest model, through push and deploy.
 PARAMS = {

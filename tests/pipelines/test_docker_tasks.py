@@ -1,5 +1,7 @@
 """`cityseg run --runner docker`: the task containers carry the manifests' hardening (no docker needed)."""
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 from kfp import local
@@ -77,7 +79,7 @@ def test_relative_folders_become_absolute_for_the_tasks(tmp_path, monkeypatch):
 @pytest.mark.parametrize("uri", ["sqlite:///work/mlflow.db", "/work/mlruns", "file:///work/mlruns"])
 def test_the_docker_runner_needs_an_mlflow_server(uri):
     with pytest.raises(ValueError, match="reaches MLflow through a server"):
-        task_runner("docker", {"mlflow_tracking_uri": uri})
+        task_runner("docker", {"mlflow_tracking_uri": uri}, Path("work"))
 
 
 def test_an_unknown_runner_is_refused_by_the_cli():
@@ -87,6 +89,17 @@ def test_an_unknown_runner_is_refused_by_the_cli():
 
 
 def test_the_subprocess_runner_stays_the_default():
-    assert isinstance(task_runner("subprocess", {}), local.SubprocessRunner)
+    assert isinstance(task_runner("subprocess", {}, Path("work")), local.SubprocessRunner)
     with pytest.raises(ValueError, match="unknown runner 'podman'"):
-        task_runner("podman", {})
+        task_runner("podman", {}, Path("work"))
+
+
+def test_images_not_built_or_built_from_other_sources_are_named():
+    label = "io.cityseg.source-key"
+    labels = {"r/cityseg-train:1": {label: "k1"}, "r/cityseg-push:1": {label: "k0"}, "r/cityseg-serve:1": {}}
+    references = ["r/cityseg-train:1", "r/cityseg-push:1", "r/cityseg-serve:1", "r/cityseg-synth:1"]
+    assert docker_tasks.image_problems(references, labels, "k1") == [
+        "not built: r/cityseg-synth:1",
+        "built from other sources than this checkout: r/cityseg-push:1, r/cityseg-serve:1",
+    ]
+    assert docker_tasks.image_problems(["r/cityseg-train:1"], labels, "k1") == []
