@@ -100,7 +100,7 @@ def runner_params() -> tuple[Param, ...]:
     )
 
 
-def recipe_params() -> tuple[Param, ...]:
+def shared_training_params() -> tuple[Param, ...]:
     """What every training run of a pipeline shares: epochs, batch, learning rate, weighting, GPUs."""
     train, launch = defaults(TrainConfig), defaults(Launch)
     return (
@@ -223,7 +223,7 @@ def training_params() -> tuple[Param, ...]:
             ",".join(train.augment),
             "comma-separated augmentations (flip, scale_crop, color_jitter, noise, rotate); empty for none.",
         ),
-        *recipe_params(),
+        *shared_training_params(),
         Param(
             "workers",
             int,
@@ -263,7 +263,7 @@ def sweep_params(preset: str = DEFAULT_PRESET) -> tuple[Param, ...]:
             chosen["crossed"],
             "every model x loss x augment setting, instead of one factor at a time around the reference.",
         ),
-        *preset_default(recipe_params()),
+        *preset_default(shared_training_params()),
         *validate_params(skip=False),
         *push_params(SWEEP_EXPERIMENT),
     )

@@ -35,7 +35,7 @@ DATA_WORKERS = 2
 TRAIN_RETRY = {"num_retries": 3, "backoff_duration": "60s", "backoff_factor": 2.0}
 # Pipeline parameters that are TrainConfig fields shared by every training of a run, what else
 # those trainings share, and the push gate's parameters.
-RECIPE_SETTINGS = (
+SHARED_TRAIN_FIELDS = (
     "epochs",
     "early_stopping_patience",
     "batch_size",
@@ -44,7 +44,7 @@ RECIPE_SETTINGS = (
     "height",
     "width",
 )
-TRAINING_SETTINGS = (*RECIPE_SETTINGS, "gpus_per_worker", "mlflow_tracking_uri", "mlflow_experiment")
+TRAINING_SETTINGS = (*SHARED_TRAIN_FIELDS, "gpus_per_worker", "mlflow_tracking_uri", "mlflow_experiment")
 DEPLOY_SETTINGS = (
     "registered_model",
     "canary_traffic_percent",

@@ -24,9 +24,9 @@ def _names(value: str) -> tuple[str, ...]:
 
 def train_config(params: dict, **settings) -> TrainConfig:
     """The TrainConfig that the pipeline's shared training parameters (and `settings`) describe."""
-    from cityseg.pipelines.steps import RECIPE_SETTINGS
+    from cityseg.pipelines.steps import SHARED_TRAIN_FIELDS
 
-    return TrainConfig(data="", out="", **{name: params[name] for name in RECIPE_SETTINGS}, **settings)
+    return TrainConfig(data="", out="", **{name: params[name] for name in SHARED_TRAIN_FIELDS}, **settings)
 
 
 def _checked(check, *args) -> None:

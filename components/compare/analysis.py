@@ -4,7 +4,7 @@ import dataclasses
 import statistics
 
 from cityseg.components.compare.config import NO_AUGMENTATION, SweepConfig
-from cityseg.components.compare.core import recipes
+from cityseg.components.compare.core import configurations
 from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
 from cityseg.components.compare.stats import (
     FRAME_STATISTICS,
@@ -66,7 +66,7 @@ class Summary:
 
 def summarize(results: list[ConfigResult], sweep: SweepConfig) -> list[Summary]:
     """The runs grouped by configuration, in the order of the results (smallest model first)."""
-    studies = {(model, loss, augment): names for model, loss, augment, names in recipes(sweep)}
+    studies = {(model, loss, augment): names for model, loss, augment, names in configurations(sweep)}
     grouped: dict[tuple[str, str, str], list[ConfigResult]] = {}
     for result in results:
         grouped.setdefault(result.recipe, []).append(result)

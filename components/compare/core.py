@@ -88,7 +88,7 @@ def check_sweep(sweep: SweepConfig) -> None:
         raise ValueError(f"seeds: must not be negative, got {list(sweep.seeds)}")
 
 
-def recipes(sweep: SweepConfig) -> list[tuple[str, str, str, tuple[str, ...]]]:
+def configurations(sweep: SweepConfig) -> list[tuple[str, str, str, tuple[str, ...]]]:
     """(model, loss, augmentation setting, studies) of every configuration, first appearance first."""
     if sweep.crossed:
         grid = itertools.product(sweep.models, sweep.losses, sweep.augment)
@@ -130,7 +130,7 @@ def expand_sweep(sweep: SweepConfig) -> list[dict]:
             "seed": seed,
             "studies": ",".join(studies),
         }
-        for model, loss, augment, studies in recipes(sweep)
+        for model, loss, augment, studies in configurations(sweep)
         for seed in sweep.seeds
     ]
 
@@ -144,7 +144,7 @@ def sweep_params(sweep: SweepConfig) -> dict:
         "sweep_reference": f"{sweep.reference_model}/{sweep.reference_loss}/{sweep.reference_augment}",
         "sweep_seeds": ",".join(map(str, sweep.seeds)),
         "sweep_crossed": sweep.crossed,
-        "sweep_configs": len(recipes(sweep)),
+        "sweep_configs": len(configurations(sweep)),
         "budget_max_epochs": sweep.budget.max_epochs,
         "budget_patience": sweep.budget.patience,
         "budget_rule": sweep.budget.rule(),
@@ -186,7 +186,7 @@ def start_sweep(
     configs = expand_sweep(sweep)
     tracking.connect(tracking_uri, work_dir=work_dir)
     experiment_id = tracking.set_experiment(experiment, work_dir)
-    run_name = f"sweep-{len(recipes(sweep))}-configs-{len(sweep.seeds)}-seeds"
+    run_name = f"sweep-{len(configurations(sweep))}-configs-{len(sweep.seeds)}-seeds"
     parent_run_id = start_parent_run(experiment_id, run_name, sweep, params, tracking.run_tags(kfp_run_id))
     return [{**config, "parent_run_id": parent_run_id} for config in configs]
 

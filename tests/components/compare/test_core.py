@@ -7,8 +7,8 @@ from cityseg.components.compare.core import (
     augmentation_list,
     check_sweep,
     config_name,
+    configurations,
     expand_sweep,
-    recipes,
     setting_of,
     sweep_params,
 )
@@ -33,7 +33,7 @@ def test_the_reference_recipe_is_the_training_pipelines_default():
 
 
 def test_one_factor_at_a_time_expansion_is_exact_and_deduplicated():
-    assert recipes(dataclasses.replace(TINY, seeds=(0,))) == [
+    assert configurations(dataclasses.replace(TINY, seeds=(0,))) == [
         # `flip` is not among the augment settings: the reference is in the ladder and loss studies only.
         ("unet_mini", "ce_dice", "flip", ("ladder", "loss")),
         ("unet", "ce_dice", "flip", ("ladder",)),

@@ -1,7 +1,7 @@
 import pytest
 
 from cityseg.components.compare.config import Budget, SweepConfig
-from cityseg.components.compare.core import expand_sweep, recipes
+from cityseg.components.compare.core import configurations, expand_sweep
 from cityseg.components.compare.presets import PRESETS, preset_params, resolve, sweep_config
 
 LADDER = ["unet_mini", "unet", "mobilenetv2_unet", "deeplabv3plus"]
@@ -9,7 +9,7 @@ LADDER = ["unet_mini", "unet", "mobilenetv2_unet", "deeplabv3plus"]
 
 def test_quick_preset_answers_the_three_questions_in_13_configurations_and_1_seed():
     sweep = resolve("quick")
-    assert [recipe[:3] for recipe in recipes(sweep)] == [
+    assert [recipe[:3] for recipe in configurations(sweep)] == [
         *[(model, "ce_dice", "flip") for model in LADDER],
         ("unet_mini", "ce", "flip"),
         ("unet_mini", "dice", "flip"),
@@ -43,7 +43,7 @@ def test_explicit_flags_override_the_preset_and_move_the_reference_into_the_axis
     sweep = resolve(
         "quick", models=("unet", "deeplabv3plus"), losses=("ce",), augment=("none",), seeds=(3,), max_epochs=2
     )
-    assert recipes(sweep) == [
+    assert configurations(sweep) == [
         ("unet", "ce", "flip", ("ladder", "loss")),
         ("deeplabv3plus", "ce", "flip", ("ladder",)),
         ("unet", "ce", "none", ("augmentation",)),
