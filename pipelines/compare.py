@@ -14,7 +14,7 @@ from kfp.dsl import HTML, Dataset, Model
 
 from cityseg.components.compare.presets import DEFAULT_PRESET
 from cityseg.pipelines.data import prepare_data, validate_data
-from cityseg.pipelines.params import build_pipeline, sweep_params
+from cityseg.pipelines.params import PipelineParams, build_pipeline, sweep_params
 from cityseg.pipelines.steps import (
     GKE,
     Target,
@@ -65,7 +65,7 @@ def create_pipeline(target: Target = GKE, name: str = PIPELINE_NAME, parallelism
     steps, configure = target.wiring()
     limit = parallelism or PARALLELISM[target.platform]
 
-    def wire(p) -> CompareOutputs:
+    def wire(p: PipelineParams) -> CompareOutputs:
         shard_task, fingerprint = prepare_data(steps, configure, p)
         shards = shard_task.outputs["shards"]
         # A sweep compares models on purpose: it validates the data but never skips unchanged data.

@@ -12,15 +12,16 @@ from cityseg.components.defaults import defaults
 from cityseg.components.runner import RUNNER_PARAMS
 from cityseg.components.synth.config import SynthConfig
 from cityseg.components.validate.config import ValidateConfig
+from cityseg.pipelines.params import PipelineParams
 from cityseg.pipelines.steps import DATA_WORKERS, Steps, TaskSettings
 
 
-def runner_args(p) -> dict:
+def runner_args(p: PipelineParams) -> dict:
     """The pipeline's data-runner parameters, passed on to each data step (remap, shard, validate)."""
     return {name: getattr(p, name) for name in RUNNER_PARAMS}
 
 
-def prepare_data(steps: Steps, configure: TaskSettings, p):
+def prepare_data(steps: Steps, configure: TaskSettings, p: PipelineParams):
     """Wire (synth | check source) -> remap -> shard; returns the shard task and the source fingerprint.
 
     Remap and shard are cached with the fingerprint in their key: unchanged data reuses their
@@ -59,7 +60,9 @@ def prepare_data(steps: Steps, configure: TaskSettings, p):
     return configure(shard_task, "shard", cache=True), fingerprint
 
 
-def validate_data(steps: Steps, configure: TaskSettings, p, *, shards, fingerprint, skip_unchanged):
+def validate_data(
+    steps: Steps, configure: TaskSettings, p: PipelineParams, *, shards, fingerprint, skip_unchanged
+):
     """Wire validate after shard: statistics, schema checks and drift; returns the validate task.
 
     Never cached: the champion it compares with (and may find the data unchanged since) moves.

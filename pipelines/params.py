@@ -28,6 +28,13 @@ from cityseg.components.validate.config import ValidateConfig
 SWEEP_EXPERIMENT = "cityseg-compare"
 
 
+class PipelineParams(SimpleNamespace):
+    """The parameters of a pipeline run as attributes, one KFP channel each: `p.epochs` is `epochs`.
+
+    `build_pipeline` hands one to the pipeline's `wire(p)`, which threads it through the wiring.
+    """
+
+
 @dataclass(frozen=True)
 class Param:
     """One pipeline parameter: name, KFP type, default and the description the KFP UI shows."""
@@ -273,7 +280,7 @@ def build_pipeline(
     name: str,
     description: str,
     params: tuple[Param, ...],
-    wire: Callable[[SimpleNamespace], object],
+    wire: Callable[[PipelineParams], object],
     returns: type = inspect.Signature.empty,
 ):
     """A KFP pipeline named `name` whose signature is `params`; `wire(p)` builds the DAG from `p.<name>`."""
@@ -281,7 +288,7 @@ def build_pipeline(
 
     def pipeline(*args):
         # KFP calls a pipeline function with one channel per parameter, in signature order.
-        return wire(SimpleNamespace(**dict(zip(names, args, strict=True))))
+        return wire(PipelineParams(**dict(zip(names, args, strict=True))))
 
     pipeline.__signature__ = inspect.Signature(
         [

@@ -17,6 +17,7 @@ from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.evaluate.config import EvaluateConfig
 from cityseg.components.registry import TASKS
 from cityseg.pipelines import pod_security
+from cityseg.pipelines.params import PipelineParams
 
 
 def _component(name: str):
@@ -62,7 +63,7 @@ GATE_SETTINGS = (
 )
 
 
-def settings(p, names: tuple[str, ...]) -> dict:
+def settings(p: PipelineParams, names: tuple[str, ...]) -> dict:
     """The pipeline parameters `names` of `p`, as keyword arguments for a step."""
     return {name: getattr(p, name) for name in names}
 
@@ -176,7 +177,7 @@ class Trainee(NamedTuple):
 def train_and_evaluate(
     steps: Steps,
     configure: TaskSettings,
-    p,
+    p: PipelineParams,
     shards,
     trainee: Trainee,
     *,
@@ -228,7 +229,9 @@ def train_and_evaluate(
     return train_task, evaluate_task
 
 
-def push_model(steps: Steps, configure: TaskSettings, p, *, model, evaluation, shards, **lineage):
+def push_model(
+    steps: Steps, configure: TaskSettings, p: PipelineParams, *, model, evaluation, shards, **lineage
+):
     """Wire the push gate for `model`, then deploy (which acts only on a blessed version); returns push.
 
     `lineage` (statistics, pipeline_name, pipeline_version) goes into the version's tags. Neither

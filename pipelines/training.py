@@ -12,7 +12,7 @@ from typing import NamedTuple
 from kfp.dsl import Dataset
 
 from cityseg.pipelines.data import prepare_data, unless_unchanged, validate_data
-from cityseg.pipelines.params import build_pipeline, training_params
+from cityseg.pipelines.params import PipelineParams, build_pipeline, training_params
 from cityseg.pipelines.steps import GKE, Target, Trainee, push_model, train_and_evaluate
 
 PIPELINE_NAME = "cityseg-training"
@@ -35,7 +35,7 @@ def create_pipeline(target: Target = GKE, name: str = PIPELINE_NAME):
     """The training pipeline for `target`; on "gke", `workers > 1` trains as a TFJob, locally as processes."""
     steps, configure = target.wiring()
 
-    def wire(p) -> TrainingOutputs:
+    def wire(p: PipelineParams) -> TrainingOutputs:
         shard_task, fingerprint = prepare_data(steps, configure, p)
         shards = shard_task.outputs["shards"]
         validate_task = validate_data(
