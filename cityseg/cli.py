@@ -19,7 +19,7 @@ COMMANDS = {
     "compile": "cityseg.pipelines.cli:compile_",
     "submit": "cityseg.pipelines.cli:submit",
     "schedule": "cityseg.pipelines.cli:schedule",
-    "compare": "cityseg.pipelines.compare_cli:compare",
+    "compare": "cityseg.pipelines.sweep_cli:compare",
 }
 
 

@@ -74,7 +74,7 @@ STEPS = (
     Step("deploy", (Task("deploy", "push", "500m", "1Gi"),), ("deploy",), ("DeployConfig",)),
     # The comparison sweep's bookkeeping tasks (MLflow parent run, report) need only the base image.
     Step(
-        "compare",
+        "sweep",
         (Task("start_sweep", "base", "1", "2Gi"), Task("finish_sweep", "base", "1", "4Gi")),
         ("report",),
         ("SweepConfig",),

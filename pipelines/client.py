@@ -40,7 +40,7 @@ def load_pipeline(
 
         return create_pipeline(Target(registry=registry, tag=tag))
     if name == "compare":
-        from cityseg.pipelines.compare import create_pipeline as create_sweep
+        from cityseg.pipelines.sweep import create_pipeline as create_sweep
 
         return create_sweep(Target(registry=registry, tag=tag))
     if name == "objects":

@@ -47,7 +47,7 @@ def pipeline_inputs() -> dict:
 
 def sweep_inputs() -> dict:
     """The sweep pipeline's parameters: name -> KFP InputSpec (type, default, description)."""
-    from cityseg.pipelines.compare import create_pipeline
+    from cityseg.pipelines.sweep import create_pipeline
 
     return dict(create_pipeline(LOCAL).component_spec.inputs)
 
@@ -170,7 +170,7 @@ def run_local_sweep(
     params: dict, work_dir: Path = tracking.DEFAULT_WORK_DIR, verbose: bool = False
 ) -> LocalRun:
     """Validate `params` and run the comparison sweep in kfp.local under `work_dir`."""
-    from cityseg.pipelines.compare import create_pipeline
+    from cityseg.pipelines.sweep import create_pipeline
     from cityseg.pipelines.validation import validate_sweep_params
 
     return run_in_kfp_local(lambda: create_pipeline(LOCAL), params, work_dir, validate_sweep_params, verbose)

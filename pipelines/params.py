@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 from kfp import dsl
 
-from cityseg.components.compare.presets import DEFAULT_PRESET, preset_params
 from cityseg.components.defaults import defaults
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.evaluate.config import EvaluateConfig
 from cityseg.components.push.config import PushConfig
 from cityseg.components.runner import RunnerConfig
 from cityseg.components.shard.config import ShardConfig
+from cityseg.components.sweep.presets import DEFAULT_PRESET, preset_params
 from cityseg.components.synth.config import SynthConfig
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.launch import Launch
@@ -245,7 +245,7 @@ def training_params() -> tuple[Param, ...]:
 def sweep_params(preset: str = DEFAULT_PRESET) -> tuple[Param, ...]:
     """The comparison sweep's parameters: the grid, then what every configuration shares.
 
-    Defaults: what `preset` sets (`cityseg.components.compare.presets`; the default preset is
+    Defaults: what `preset` sets (`cityseg.components.sweep.presets`; the default preset is
     SweepConfig's own defaults), else the training pipeline's.
     """
     chosen = preset_params(preset)

@@ -128,8 +128,8 @@ def validate_sweep_params(params: dict) -> None:
     Raises:
         ParameterError: names the first parameter that is wrong and what is wrong with it.
     """
-    from cityseg.components.compare.core import augmentation_list
-    from cityseg.components.compare.presets import sweep_config
+    from cityseg.components.sweep.core import augmentation_list
+    from cityseg.components.sweep.presets import sweep_config
 
     fields = ("models", "losses", "augment", "seeds", "crossed", "epochs", "early_stopping_patience")
     try:

@@ -1,7 +1,7 @@
 """One 8x8 confusion matrix per frame of the scored split, clean and under each corruption.
 
 The split's scores come from the sum of these matrices (`cityseg.components.metrics`); keeping them
-per frame lets `cityseg report` resample frames (a paired bootstrap, `cityseg.components.compare.stats`)
+per frame lets `cityseg report` resample frames (a paired bootstrap, `cityseg.components.sweep.stats`)
 when a comparison has a single seed. They travel as one `frame_confusions.npz`: key `clean`, and
 `<corruption>_<severity>` (e.g. `fog_2`), each an int64 array (frames, 8, 8) in split order.
 """

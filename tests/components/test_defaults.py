@@ -12,8 +12,6 @@ import click
 import pytest
 
 from cityseg.cli import COMMANDS
-from cityseg.components.compare.config import SweepConfig
-from cityseg.components.compare.presets import DEFAULT_PRESET, PRESETS
 from cityseg.components.crops.config import CropsConfig
 from cityseg.components.defaults import OVERRIDES, RECIPE, WORK_DIR, defaults
 from cityseg.components.deploy.config import DeployConfig
@@ -23,6 +21,8 @@ from cityseg.components.remap.config import RemapConfig
 from cityseg.components.runner import RUNNER_PARAMS, RunnerConfig
 from cityseg.components.serve.config import ServeConfig, WebAppConfig
 from cityseg.components.shard.config import ShardConfig
+from cityseg.components.sweep.config import SweepConfig
+from cityseg.components.sweep.presets import DEFAULT_PRESET, PRESETS
 from cityseg.components.synth.config import SynthConfig
 from cityseg.components.train.config import TrainConfig
 from cityseg.components.train.launch import Launch

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from cityseg.components.compare.config import ALL_AUGMENTATIONS, Budget, SweepConfig
-from cityseg.components.compare.core import (
+from cityseg.components.sweep.config import ALL_AUGMENTATIONS, Budget, SweepConfig
+from cityseg.components.sweep.core import (
     augmentation_list,
     check_sweep,
     config_name,

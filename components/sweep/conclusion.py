@@ -4,7 +4,8 @@ Every sentence here is chosen by a comparison's verdict or a measured figure; no
 a technique that the numbers do not support (a difference within noise is never a gain).
 """
 
-from cityseg.components.compare.analysis import (
+from cityseg.components.evaluate.corruptions import CORRUPTIONS, metric_key
+from cityseg.components.sweep.analysis import (
     CLEAN,
     ROBUST,
     SELECTION,
@@ -14,9 +15,8 @@ from cityseg.components.compare.analysis import (
     category_means,
     difference,
 )
-from cityseg.components.compare.config import SweepConfig
-from cityseg.components.compare.stats import FRAMES, GAIN, LOSS, NOISE, ONE_SEED
-from cityseg.components.evaluate.corruptions import CORRUPTIONS, metric_key
+from cityseg.components.sweep.config import SweepConfig
+from cityseg.components.sweep.stats import FRAMES, GAIN, LOSS, NOISE, ONE_SEED
 
 # The augmentation that imitates each corruption, where the train step has one.
 REMEDY = {"gaussian_noise": "noise", "darkness": "color_jitter", "fog": "color_jitter"}

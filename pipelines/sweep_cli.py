@@ -5,8 +5,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from cityseg.components.compare.cli import format_table
-from cityseg.components.compare.presets import DEFAULT_PRESET, PRESETS, preset_params
+from cityseg.components.sweep.cli import format_table
+from cityseg.components.sweep.presets import DEFAULT_PRESET, PRESETS, preset_params
 from cityseg.pipelines.cli import local_run_errors, parameter_options, verbose_option, work_dir_option
 
 
@@ -85,7 +85,7 @@ def format_outcome(run, rows: list[dict], report_path: Path) -> str:
 @click.pass_context
 def compare(ctx: click.Context, preset: str, work_dir: Path, verbose: bool, **params) -> None:
     """Run the model-comparison sweep locally (kfp.local): a preset's configurations and seeds, a report."""
-    from cityseg.components.compare.report import build_report, table_rows
+    from cityseg.components.sweep.report import build_report, table_rows
     from cityseg.pipelines.local import run_local_sweep
 
     with local_run_errors(ValueError):

@@ -4,9 +4,9 @@ import pytest
 import yaml
 from kfp import compiler
 
-from cityseg.components.compare.presets import preset_params
-from cityseg.pipelines.compare import create_pipeline
+from cityseg.components.sweep.presets import preset_params
 from cityseg.pipelines.steps import GKE, LOCAL
+from cityseg.pipelines.sweep import create_pipeline
 
 
 def compiled(tmp_path, target) -> dict:

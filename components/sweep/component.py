@@ -43,8 +43,8 @@ def start_sweep(
         One dict per configuration and seed: name, model, loss, augment, augmentations, seed, studies
         and parent_run_id.
     """
-    from cityseg.components.compare.core import start_sweep as start
-    from cityseg.components.compare.presets import sweep_config
+    from cityseg.components.sweep.core import start_sweep as start
+    from cityseg.components.sweep.presets import sweep_config
 
     sweep = sweep_config(models, losses, augment, seeds, crossed, epochs, early_stopping_patience)
     params = {"epochs": epochs, "batch_size": batch_size, "height": height, "width": width}
@@ -83,8 +83,8 @@ def finish_sweep(
     Returns:
         The parent run id, the best child run id, its configuration and its mean_dice.
     """
-    from cityseg.components.compare.core import sweep_parent
-    from cityseg.components.compare.report import finish_sweep as finish
+    from cityseg.components.sweep.core import sweep_parent
+    from cityseg.components.sweep.report import finish_sweep as finish
 
     best = finish(
         sweep,

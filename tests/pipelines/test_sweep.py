@@ -2,8 +2,8 @@ import pytest
 import yaml
 from kfp import compiler
 
-from cityseg.pipelines.compare import create_pipeline
 from cityseg.pipelines.steps import GKE, LOCAL
+from cityseg.pipelines.sweep import create_pipeline
 
 
 def compiled(tmp_path, target) -> tuple[dict, dict]:

@@ -15,10 +15,10 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from cityseg.components import storage, tracking
-from cityseg.components.compare import render, sections
-from cityseg.components.compare.analysis import Summary, best, comparisons, summarize
-from cityseg.components.compare.core import BEST_RUN_TAG, sweep_parent
-from cityseg.components.compare.results import (
+from cityseg.components.sweep import render, sections
+from cityseg.components.sweep.analysis import Summary, best, comparisons, summarize
+from cityseg.components.sweep.core import BEST_RUN_TAG, sweep_parent
+from cityseg.components.sweep.results import (
     EVALUATED_CATEGORIES,
     ConfigResult,
     collect_results,

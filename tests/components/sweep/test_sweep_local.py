@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
-from cityseg.components.compare.core import BEST_RUN_TAG, PARENT_TAG
-from tests.components.compare.test_report import FIGURES, TITLES, tables
+from cityseg.components.sweep.core import BEST_RUN_TAG, PARENT_TAG
+from tests.components.sweep.test_report import FIGURES, TITLES, tables
 
 # 2 configurations (unet_mini / ce / none and flip), 1 seed, 1 epoch.
 TINY = [

@@ -6,12 +6,12 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
-from cityseg.components.compare.config import SweepConfig
-from cityseg.components.compare.core import augmentation_list, start_parent_run
-from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
 from cityseg.components.evaluate import frame_matrices
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key
 from cityseg.components.labels import NUM_CLASSES
+from cityseg.components.sweep.config import SweepConfig
+from cityseg.components.sweep.core import augmentation_list, start_parent_run
+from cityseg.components.sweep.results import EVALUATED_CATEGORIES, ConfigResult
 
 SWEEP = SweepConfig(
     models=("unet_mini", "unet"),

@@ -1,8 +1,8 @@
 from click.testing import CliRunner
 
 from cityseg.cli import main
-from cityseg.components.compare.presets import preset_params
-from cityseg.pipelines.compare_cli import apply_preset, compare
+from cityseg.components.sweep.presets import preset_params
+from cityseg.pipelines.sweep_cli import apply_preset, compare
 
 
 def run_compare(*args: str):

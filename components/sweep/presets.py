@@ -7,8 +7,8 @@ Everything else a configuration trains with comes from the training pipeline's o
 
 import dataclasses
 
-from cityseg.components.compare.config import Budget, SweepConfig
-from cityseg.components.compare.core import check_sweep
+from cityseg.components.sweep.config import Budget, SweepConfig
+from cityseg.components.sweep.core import check_sweep
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,7 +43,7 @@ def format_table(rows: list[dict]) -> str:
 )
 def report(parent_run_id: str, out: Path | None, tracking_uri: str | None) -> None:
     """Rebuild a sweep's comparison report from MLflow alone."""
-    from cityseg.components.compare.report import build_report, table_rows
+    from cityseg.components.sweep.report import build_report, table_rows
 
     try:
         uri = tracking.connect(tracking_uri)

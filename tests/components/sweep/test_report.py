@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from cityseg.cli import main
-from cityseg.components.compare.config import SweepConfig
-from cityseg.components.compare.core import BEST_RUN_TAG, start_parent_run
-from cityseg.components.compare.report import build_report, report_sweep
-from cityseg.components.compare.results import EVALUATED_CATEGORIES, collect_results, parent_run, sweep_of
-from tests.components.compare.builders import SCORES, SWEEP, frame_confusions, log_sweep
+from cityseg.components.sweep.config import SweepConfig
+from cityseg.components.sweep.core import BEST_RUN_TAG, start_parent_run
+from cityseg.components.sweep.report import build_report, report_sweep
+from cityseg.components.sweep.results import EVALUATED_CATEGORIES, collect_results, parent_run, sweep_of
+from tests.components.sweep.builders import SCORES, SWEEP, frame_confusions, log_sweep
 
 TITLES = [
     "1. Goal and metric",

@@ -5,8 +5,9 @@ The HTML page and the Markdown file render the same blocks, so both always say t
 
 import dataclasses
 
-from cityseg.components.compare import conclusion, plots
-from cityseg.components.compare.analysis import (
+from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key
+from cityseg.components.sweep import conclusion, plots
+from cityseg.components.sweep.analysis import (
     CLEAN,
     ROBUST,
     Comparison,
@@ -15,11 +16,10 @@ from cityseg.components.compare.analysis import (
     category_means,
     pareto_front,
 )
-from cityseg.components.compare.config import SweepConfig
-from cityseg.components.compare.core import augmentation_list
-from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
-from cityseg.components.compare.stats import interval_methods
-from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key
+from cityseg.components.sweep.config import SweepConfig
+from cityseg.components.sweep.core import augmentation_list
+from cityseg.components.sweep.results import EVALUATED_CATEGORIES, ConfigResult
+from cityseg.components.sweep.stats import interval_methods
 
 
 @dataclasses.dataclass(frozen=True)

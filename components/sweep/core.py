@@ -4,7 +4,7 @@ A sweep answers three questions around one reference recipe, one factor at a tim
 ladder (each model with the reference loss and augmentation), the loss (each loss on the reference
 model) and the augmentation (none, each technique alone, all together, on the reference model and
 loss). `crossed` runs every model x loss x augmentation instead. Every configuration runs once per
-seed, with the same seeds, so that configurations pair by seed (`cityseg.components.compare.stats`).
+seed, with the same seeds, so that configurations pair by seed (`cityseg.components.sweep.stats`).
 Each run is an MLflow child run (tag `mlflow.parentRunId`) of the sweep's parent run.
 """
 
@@ -15,7 +15,7 @@ import os
 from mlflow.tracking import MlflowClient
 
 from cityseg.components import tracking
-from cityseg.components.compare.config import ALL_AUGMENTATIONS, COMBINE, NO_AUGMENTATION, SweepConfig
+from cityseg.components.sweep.config import ALL_AUGMENTATIONS, COMBINE, NO_AUGMENTATION, SweepConfig
 from cityseg.components.train.config import AUGMENTATIONS
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from cityseg.components.compare.stats import (
+from cityseg.components.evaluate.corruptions import robustness_scores
+from cityseg.components.evaluate.frame_matrices import CLEAN, corruption_of
+from cityseg.components.metrics import scores
+from cityseg.components.sweep.stats import (
     FRAMES,
     GAIN,
     LOSS,
@@ -15,10 +18,7 @@ from cityseg.components.compare.stats import (
     mean_std,
     paired_difference,
 )
-from cityseg.components.evaluate.corruptions import robustness_scores
-from cityseg.components.evaluate.frame_matrices import CLEAN, corruption_of
-from cityseg.components.metrics import scores
-from tests.components.compare.builders import frame_confusions, frame_stack
+from tests.components.sweep.builders import frame_confusions, frame_stack
 
 
 def test_mean_std_uses_the_sample_standard_deviation():

@@ -3,17 +3,17 @@
 import dataclasses
 import statistics
 
-from cityseg.components.compare.config import NO_AUGMENTATION, SweepConfig
-from cityseg.components.compare.core import configurations
-from cityseg.components.compare.results import EVALUATED_CATEGORIES, ConfigResult
-from cityseg.components.compare.stats import (
+from cityseg.components.evaluate.frame_matrices import CLEAN as CLEAN_FRAMES
+from cityseg.components.sweep.config import NO_AUGMENTATION, SweepConfig
+from cityseg.components.sweep.core import configurations
+from cityseg.components.sweep.results import EVALUATED_CATEGORIES, ConfigResult
+from cityseg.components.sweep.stats import (
     FRAME_STATISTICS,
     PairedDifference,
     frame_bootstrap,
     mean_std,
     paired_difference,
 )
-from cityseg.components.evaluate.frame_matrices import CLEAN as CLEAN_FRAMES
 
 CLEAN, ROBUST = "mean_dice", "corrupt_mean_iou"
 # What the sweep chooses on: the selection split's score. CLEAN and ROBUST are val's, which only judge.

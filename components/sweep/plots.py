@@ -7,9 +7,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after use(): pyplot must not pick a GUI backend
 
-from cityseg.components.compare.analysis import CLEAN, Comparison, Summary, category_means
-from cityseg.components.compare.results import EVALUATED_CATEGORIES
 from cityseg.components.evaluate.corruptions import CORRUPTIONS, SEVERITIES, metric_key
+from cityseg.components.sweep.analysis import CLEAN, Comparison, Summary, category_means
+from cityseg.components.sweep.results import EVALUATED_CATEGORIES
 
 
 def _png(figure) -> bytes:

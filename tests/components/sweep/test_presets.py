@@ -1,8 +1,8 @@
 import pytest
 
-from cityseg.components.compare.config import Budget, SweepConfig
-from cityseg.components.compare.core import configurations, expand_sweep
-from cityseg.components.compare.presets import PRESETS, preset_params, resolve, sweep_config
+from cityseg.components.sweep.config import Budget, SweepConfig
+from cityseg.components.sweep.core import configurations, expand_sweep
+from cityseg.components.sweep.presets import PRESETS, preset_params, resolve, sweep_config
 
 LADDER = ["unet_mini", "unet", "mobilenetv2_unet", "deeplabv3plus"]
 

@@ -17,11 +17,11 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from cityseg.components import tracking
-from cityseg.components.compare.config import Budget, SweepConfig
-from cityseg.components.compare.core import PARENT_TAG, setting_of
 from cityseg.components.evaluate import frame_matrices
 from cityseg.components.evaluate.core import MLFLOW_ARTIFACT_DIR
 from cityseg.components.labels import CATEGORY_NAMES, VOID
+from cityseg.components.sweep.config import Budget, SweepConfig
+from cityseg.components.sweep.core import PARENT_TAG, setting_of
 
 # The categories that mean_iou / mean_dice average (void is ignored, Cityscapes convention).
 EVALUATED_CATEGORIES: tuple[str, ...] = tuple(name for c, name in enumerate(CATEGORY_NAMES) if c != VOID)

@@ -2,10 +2,10 @@ import dataclasses
 
 import pytest
 
-from cityseg.components.compare import conclusion
-from cityseg.components.compare.analysis import best, comparisons, pareto_front, summarize
-from cityseg.components.compare.config import Budget
-from tests.components.compare.builders import SCORES, SWEEP, result, results_of
+from cityseg.components.sweep import conclusion
+from cityseg.components.sweep.analysis import best, comparisons, pareto_front, summarize
+from cityseg.components.sweep.config import Budget
+from tests.components.sweep.builders import SCORES, SWEEP, result, results_of
 
 
 @pytest.fixture

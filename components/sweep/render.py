@@ -3,7 +3,7 @@
 import base64
 import html
 
-from cityseg.components.compare.sections import Bullets, Figure, Section, Table
+from cityseg.components.sweep.sections import Bullets, Figure, Section, Table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Model
 
-from cityseg.components.compare.presets import DEFAULT_PRESET
+from cityseg.components.sweep.presets import DEFAULT_PRESET
 from cityseg.pipelines.data import prepare_data, validate_data
 from cityseg.pipelines.params import PipelineParams, build_pipeline, sweep_params
 from cityseg.pipelines.steps import (
