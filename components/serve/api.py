@@ -73,7 +73,9 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     # The classifier's /v2/models/<objects_name> routes come before the segmenter's /v2/models/{name}.
-    app.include_router(routes_objects.router(state, ClassifierSlot(config.objects_model, config.cache_dir)))
+    classifier = ClassifierSlot(config.objects_model, config.cache_dir)
+    app.include_router(routes_objects.router(state, classifier))
+    app.include_router(routes_objects.frames_router(state, classifier))
     for module in (routes_prediction, routes_images, routes_model, routes_metrics, routes_v2):
         app.include_router(module.router(state))
     return app

@@ -6,12 +6,17 @@ reaches them and every other name the segmenter's. Requests are JSON tensors: `c
 inclusive); the answer is `probabilities` (FP32 [N, 8]) with the class names as a parameter.
 """
 
+import base64
 import json
 
+import cv2
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from cityseg.components import cityscapes
+from cityseg.components.crops.config import CropsConfig
+from cityseg.components.crops.instances import drop_reason, find_instances
 from cityseg.components.crops.schema import CLASSES, NUM_CLASSES
 from cityseg.components.serve.objects_model import Classifier, ClassifierSlot, classes_response
 from cityseg.components.serve.state import ServeState
@@ -136,5 +141,72 @@ def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
         """Classify crops, or boxes of an image: class probabilities per crop."""
         body = await request.body()
         return await run_in_threadpool(_infer, state, slot, body)
+
+    return routes
+
+
+def frame_objects(state: ServeState, classifier: Classifier, image_id: str) -> list[dict]:
+    """The instances of an indexed frame that the crops step keeps, each with its crop and the prediction.
+
+    Raises:
+        KeyError: no frame has this id.
+        ValueError: the frame has no instanceIds or polygons file, or one that does not decode.
+    """
+    source, frame = state.index.source, state.index.get(image_id)
+    stem = frame.label.removesuffix(cityscapes.LABEL_SUFFIX)
+    names = {"ids": stem + cityscapes.INSTANCE_SUFFIX, "polygons": stem + cityscapes.POLYGONS_SUFFIX}
+    try:
+        ids = cityscapes.decode_instances(source.read(names["ids"]), source.where(names["ids"]))
+        document = json.loads(source.read(names["polygons"]))
+    except (FileNotFoundError, KeyError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{image_id}: no readable instanceIds and polygons beside its labelIds ({err})"
+        ) from None
+    image = cv2.cvtColor(
+        cityscapes.decode_image(source.read(frame.image), source.where(frame.image)), cv2.COLOR_BGR2RGB
+    )
+    filters = CropsConfig("source", "out")
+    kept = [
+        i
+        for i in find_instances(ids, document, source.where(names["polygons"]))
+        if not drop_reason(i, filters)
+    ]
+    if not kept:
+        return []
+    crops = np.stack([classifier.crop(image, instance.box) for instance in kept])
+    probabilities = classifier.probabilities(crops)
+    return [
+        {
+            "instance_id": instance.instance_id,
+            "box": list(instance.box),
+            "true": CLASSES[instance.label],
+            **{k: v for k, v in prediction.items() if k != "probabilities"},
+            "crop": "data:image/png;base64,"
+            + base64.b64encode(
+                cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))[1].tobytes()
+            ).decode(),
+        }
+        for instance, crop, prediction in zip(kept, crops, classes_response(probabilities), strict=True)
+    ]
+
+
+def frames_router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
+    """`GET /objects/{image_id}`: the objects of a frame of --images, true and predicted, for the web app."""
+    routes = APIRouter(tags=["object classifier"])
+
+    @routes.get("/objects/{image_id}")
+    def objects(image_id: str) -> dict:
+        """Each kept instance of the frame: its crop, true class, predicted class and probability."""
+        if state.index is None:
+            raise HTTPException(404, "this server was started without --images")
+        classifier = _classifier(slot)
+        with state.admit():
+            try:
+                found = frame_objects(state, classifier, image_id)
+            except KeyError:
+                raise HTTPException(404, f"no image with id {image_id!r}") from None
+            except ValueError as err:
+                raise HTTPException(422, str(err)) from None
+        return {"image_id": image_id, "model": state.config.objects_name, "objects": found}
 
     return routes

@@ -102,9 +102,39 @@ async function select(id, button) {
     showModel();
     showScores(scores);
     setStatus(`${id}: mean IoU ${formatScore(scores.scores.mean_iou)}`);
+    await loadObjects(id, mine);
   } catch (error) {
     if (mine === selection) setStatus(String(error.message ?? error), true);
   }
+}
+
+// The objects view: each instance of the frame with its crop, true and predicted class; the
+// classifier is optional, so the view stays hidden when the API serves none.
+let objects = [];
+
+function showObjects() {
+  const errorsOnly = $("errors-only").checked;
+  const shown = objects.filter((o) => !errorsOnly || o.true !== o.class);
+  $("objects-table").tBodies[0].replaceChildren(...shown.map((o) => {
+    const row = document.createElement("tr");
+    row.dataset.instance = String(o.instance_id);
+    row.classList.toggle("error", o.true !== o.class);
+    row.innerHTML = `<td><img class="crop" alt="crop ${o.instance_id}" src="${o.crop}"></td>
+      <td class="true">${o.true}</td><td class="predicted">${o.class}</td>
+      <td class="num">${o.probability.toFixed(2)}</td>`;
+    return row;
+  }));
+  const wrong = objects.filter((o) => o.true !== o.class).length;
+  $("objects-count").textContent = `${objects.length} objects, ${wrong} misclassified`;
+}
+
+async function loadObjects(id, mine) {
+  $("objects").hidden = true;
+  const response = await fetch(`api/objects/${encodeURIComponent(id)}`);
+  if (!response.ok || mine !== selection) return;
+  objects = (await response.json()).objects;
+  showObjects();
+  $("objects").hidden = false;
 }
 
 function showIds(images) {
@@ -131,6 +161,7 @@ async function start() {
       const needle = $("filter").value.trim().toLowerCase();
       showIds(list.images.filter((image) => image.id.toLowerCase().includes(needle)));
     });
+    $("errors-only").addEventListener("change", showObjects);
     if (list.count === 0) setStatus("The API serves no images: start it with --images DIR.", true);
     const wanted = decodeURIComponent(location.hash.slice(1));
     const match = [...document.querySelectorAll("#ids button")].find((b) => b.textContent === wanted);

@@ -14,7 +14,7 @@ from tests.conftest import free_port, start_server, stop_server
 SIZE, MARGIN = 16, 0.25
 
 
-def _classifier(folder):
+def write_classifier(folder):
     """A classifier with logit 20 c x (mean red / 255) for class c: redder crops, higher classes."""
     import keras
 
@@ -30,7 +30,7 @@ def _classifier(folder):
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     root = tmp_path_factory.mktemp("objects-serve")
-    _classifier(root / "classifier")
+    write_classifier(root / "classifier")
     from tests.components.serve.conftest import constant_model
 
     constant_model(1).save(root / "flat.keras")
