@@ -1,12 +1,16 @@
-"""Training benchmarks: input-pipeline overhead, CPU images/s and parameters per model at 256x512,
-bfloat16 against float32 on this CPU, and logging the model to MLflow.
+"""Training benchmarks: at the recipe's model, size and batch, the input pipeline against the train
+step, XLA against none and bfloat16 against float32, and Keras on JAX against Keras on TensorFlow;
+CPU images/s and parameters per model at 256x512, and logging the model to MLflow.
 
 The GPU figures (mixed precision at 512x1024) come from `tests/benchmarks/gpu_train.py`, run on a
 lent GPU machine; they are read from gpu_results.json beside this file and reported as they are.
 """
 
+import importlib.metadata
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from cityseg.components.dataset import AugmentConfig, make_dataset
+from cityseg.components.defaults import RECIPE
 from cityseg.components.train.losses import build_loss
 from cityseg.components.train.models import MODELS, build_model
 from tests.benchmarks.common import Result, machine, timed
@@ -24,11 +29,17 @@ COMMAND = "make bench (tests/benchmarks/bench_train.py)"
 GPU_RESULTS = Path(__file__).with_name("gpu_results.json")
 
 
-def _compiled(name: str, height: int, width: int) -> keras.Model:
+def _compiled(name: str, height: int, width: int, jit_compile: bool = False) -> keras.Model:
     keras.utils.set_random_seed(0)
     model = build_model(name, height, width)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=build_loss("ce"))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=build_loss("ce"), jit_compile=jit_compile)
     return model
+
+
+def _random_batch(batch: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, height, width, 3), dtype=np.float32)
+    return x, rng.integers(0, 8, (batch, height, width)).astype(np.int32)
 
 
 def _fit_seconds(model: keras.Model, data) -> float:
@@ -37,9 +48,18 @@ def _fit_seconds(model: keras.Model, data) -> float:
     return time.perf_counter() - start
 
 
-def pipeline_overhead(work_dir: Path, examples: int = 96, batch: int = 8, rounds: int = 2) -> Result:
-    """fit() fed by make_dataset from shards (with flip) against fit() on the same batches in memory."""
-    shards = write_shards(work_dir / "shards", {"train": examples}, 64, 128)
+def _read_seconds(dataset) -> float:
+    start = time.perf_counter()
+    for _ in dataset:
+        pass
+    return time.perf_counter() - start
+
+
+def pipeline_overhead(work_dir: Path, examples: int = 48, rounds: int = 3) -> Result:
+    """At the recipe's model, size and batch: fit() fed by make_dataset (with flip) against fit() on
+    the same batches in memory, and the input pipeline alone."""
+    name, height, width, batch = RECIPE.model, RECIPE.height, RECIPE.width, RECIPE.batch_size
+    shards = write_shards(work_dir / "shards", {"train": examples}, height, width)
     dataset = make_dataset(shards, "train", batch, augment=AugmentConfig(flip=True), shuffle=True)
     in_memory = (
         tf.data.Dataset.from_tensor_slices(
@@ -51,24 +71,26 @@ def pipeline_overhead(work_dir: Path, examples: int = 96, batch: int = 8, rounds
         .batch(batch)
         .cache()
     )
-    model = _compiled("unet_mini", 64, 128)
+    model = _compiled(name, height, width)
     _fit_seconds(model, dataset)  # trace and warm up both inputs
     _fit_seconds(model, in_memory)
-    # Alternate the two, best of each: other load on the machine hits both alike.
-    timings = [(_fit_seconds(model, dataset), _fit_seconds(model, in_memory)) for _ in range(rounds)]
-    from_shards = examples / min(t[0] for t in timings)
-    in_memory_rate = examples / min(t[1] for t in timings)
-    overhead = 1 - from_shards / in_memory_rate
+    # Alternate the three, best of each: other load on the machine hits them alike.
+    timings = [
+        (_read_seconds(dataset), _fit_seconds(model, dataset), _fit_seconds(model, in_memory))
+        for _ in range(rounds)
+    ]
+    read, fed, step = (examples / min(t[i] for t in timings) for i in range(3))
     return Result(
-        name="train images/s through make_dataset (unet_mini, 64x128, batch 8)",
-        value=round(from_shards, 2),
+        name=f"train images/s through make_dataset ({name}, {height}x{width}, batch {batch})",
+        value=round(fed, 2),
         unit="images/s",
-        baseline_name="model.fit on the same batches held in memory",
-        baseline_value=round(in_memory_rate, 2),
-        goal="under 10% overhead (ratio above 0.90)",
+        baseline_name="model.fit on the same batches held in memory (the train step alone)",
+        baseline_value=round(step, 2),
+        goal="ratio >= 0.90 (input pipeline overhead under 10%)",
         command=COMMAND,
         machine=machine(),
-        detail=f"overhead {overhead:.1%} over {examples} examples",
+        detail=f"overhead {1 - fed / step:.1%}; the input pipeline alone gives {read:.0f} images/s, "
+        f"{read / step:.0f}x what the train step takes; {examples} examples, best of {rounds} alternated",
     )
 
 
@@ -77,9 +99,7 @@ def model_throughput(
 ) -> Result:
     """Training images/s of one model on random batches, and its parameter count."""
     model = _compiled(name, height, width)
-    rng = np.random.default_rng(0)
-    x = rng.random((batch, height, width, 3), dtype=np.float32)
-    y = rng.integers(0, 8, (batch, height, width)).astype(np.int32)
+    x, y = _random_batch(batch, height, width)
     model.train_on_batch(x, y)
     start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
@@ -100,42 +120,94 @@ def model_throughput(
 
 
 def _images_per_s(model: keras.Model, x: np.ndarray, y: np.ndarray, steps: int) -> float:
-    model.train_on_batch(x, y)
     start = time.perf_counter()
     for _ in range(steps):
         model.train_on_batch(x, y)
     return len(x) * steps / (time.perf_counter() - start)
 
 
-def cpu_precision(
-    name: str, height: int, width: int, batch: int = 4, steps: int = 25, rounds: int = 2
-) -> Result:
-    """Training images/s under the policy `set_precision` picks here against float32, alternated."""
+def compute_choices(steps: int = 5, rounds: int = 3) -> list[Result]:
+    """At the recipe's model, size and batch: XLA against none, in float32 and in the policy that
+    `set_precision` picks here, and that policy against float32, without XLA (what training runs)."""
     from cityseg.components.train.build import set_precision
 
-    rng = np.random.default_rng(0)
-    x = rng.random((batch, height, width, 3), dtype=np.float32)
-    y = rng.integers(0, 8, (batch, height, width)).astype(np.int32)
-    auto = set_precision(None)
-    best: dict[str, float] = {}
+    name, height, width, batch = RECIPE.model, RECIPE.height, RECIPE.width, RECIPE.batch_size
+    x, y = _random_batch(batch, height, width)
+    policies = tuple(dict.fromkeys(("float32", set_precision(None))))
+    models = {}
     try:
-        # Alternate the two, best of each: other load on the machine hits both alike.
-        for policy in ("float32", auto) * rounds:
-            keras.mixed_precision.set_dtype_policy(policy)
-            rate = _images_per_s(_compiled(name, height, width), x, y, steps)
-            best[policy] = max(best.get(policy, 0.0), rate)
+        for policy in policies:
+            keras.mixed_precision.set_dtype_policy(policy)  # layers keep the policy they are built under
+            for jit in (False, True):
+                models[policy, jit] = _compiled(name, height, width, jit_compile=jit)
+                models[policy, jit].train_on_batch(x, y)  # compile
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+    # Alternate the four, best of each: other load on the machine hits them alike.
+    best = dict.fromkeys(models, 0.0)
+    for _ in range(rounds):
+        for key, model in models.items():
+            best[key] = max(best[key], _images_per_s(model, x, y, steps))
+    where = f"{name} at {height}x{width}, batch {batch}"
+    common = {
+        "unit": "images/s",
+        "command": COMMAND,
+        "machine": machine(),
+        "detail": f"{steps} train_on_batch steps after a compiling one, best of {rounds} alternated",
+    }
+    results = [
+        Result(
+            name=f"train images/s, {where}, {policy}, XLA (jit_compile=True) on CPU",
+            value=round(best[policy, True], 2),
+            baseline_name=f"{policy} without XLA (what choose_jit_compile picks on a CPU)",
+            baseline_value=round(best[policy, False], 2),
+            goal="ratio < 1.0 on a CPU, where training runs without XLA",
+            **common,
+        )
+        for policy in policies
+    ]
+    if len(policies) > 1:
+        results.append(
+            Result(
+                name=f"train images/s, {where}, {policies[1]} (the default here) on CPU",
+                value=round(best[policies[1], False], 2),
+                baseline_name="float32 (--no-mixed-precision)",
+                baseline_value=round(best["float32", False], 2),
+                goal="ratio > 1.0 where the CPU computes bfloat16 natively",
+                **common,
+            )
+        )
+    return results
+
+
+def keras_backends(steps: int = 5) -> Result:
+    """Training images/s of the same model on Keras's JAX backend against its TensorFlow one, float32.
+
+    Each backend runs `tests.benchmarks.backend_step` in its own process: Keras picks its backend
+    once, at import.
+    """
+    name, height, width, batch = RECIPE.model, RECIPE.height, RECIPE.width, RECIPE.batch_size
+    argv = [sys.executable, "-m", "tests.benchmarks.backend_step", name, str(height), str(width)]
+    argv += [str(batch), "float32", str(steps)]
+    measured = {}
+    for backend in ("tensorflow", "jax"):
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        completed = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=1200)
+        if completed.returncode:
+            raise RuntimeError(f"backend_step under KERAS_BACKEND={backend}: {completed.stderr[-2000:]}")
+        measured[backend] = json.loads(completed.stdout.splitlines()[-1])
     return Result(
-        name=f"train images/s, {name} at {height}x{width}, {auto} (the default here) on CPU",
-        value=round(best[auto], 2),
+        name=f"train images/s, {name} at {height}x{width}, batch {batch}, float32, Keras on JAX on CPU",
+        value=round(measured["jax"]["images_per_s"], 2),
         unit="images/s",
-        baseline_name="float32 (--no-mixed-precision)",
-        baseline_value=round(best["float32"], 2),
-        goal="ratio > 1.0 where the CPU computes bfloat16 natively",
+        baseline_name="the same model and step on Keras's TensorFlow backend",
+        baseline_value=round(measured["tensorflow"]["images_per_s"], 2),
+        goal="ratio > 1.0 would make JAX the faster choice",
         command=COMMAND,
         machine=machine(),
-        detail=f"batch {batch}, {steps} train_on_batch steps after a warm-up, best of {rounds} alternated",
+        detail=f"jax {importlib.metadata.version('jax')}, XLA-compiled; Keras's sparse cross-entropy in "
+        "both (cityseg's losses reduce across replicas with tf.distribute, on TensorFlow only); best of 2 "
+        f"runs of {steps} steps after a compiling one, each backend in its own process",
     )
 
 
@@ -189,13 +261,13 @@ def gpu_results() -> list[Result]:
 
 
 def run(work_dir: Path) -> list[Result]:
-    """All training benchmarks; about two minutes on a free 2-core machine."""
+    """All training benchmarks; several minutes on a free 2-core machine, most of it compiling XLA."""
     work_dir.mkdir(parents=True, exist_ok=True)
     return [
         pipeline_overhead(work_dir),
         *(model_throughput(name) for name in MODELS),
-        cpu_precision("unet_mini", 64, 128),
-        cpu_precision("unet", 96, 192),
+        *compute_choices(),
+        keras_backends(),
         model_logging(work_dir),
         *gpu_results(),
     ]
