@@ -63,7 +63,7 @@ lint: setup
 
 # Builds every image under local tags. With PUSH=1 it pushes them and records each digest in $(DIGESTS);
 # `python -m cityseg.components.container_images pin` then rewrites a compiled pipeline to those digests
-# (README, "Run on GKE").
+# (docs/gke.md).
 images: setup docker
 	$(BIN)/python -m cityseg.components.container_images build --registry $(REGISTRY) --tag $(TAG) \
 		--docker $(DOCKER) --python-image $(PYTHON_IMAGE) $(IMAGE_FLAGS)
