@@ -7,6 +7,7 @@ take no extra disk. Cost growth is seconds per frame at the larger count over th
 """
 
 import dataclasses
+import math
 import os
 import resource
 import shutil
@@ -28,6 +29,13 @@ SHARD_SIZE = (256, 512)
 # The issue's counts; CITYSEG_BENCH_BEAM_FRAMES=24,96 runs a reduced pair on a shared machine.
 FRAME_COUNTS = (120, 2000)
 RUNNERS = {"pool": RunnerConfig(), "beam": RunnerConfig("beam")}
+# The on-paper Dataflow estimate: Dataflow batch list prices (us-central1), n2-standard-4 workers with
+# the 25 GB disk Dataflow Shuffle leaves them, enough workers to do the work in 10 minutes (at most
+# 20), and minutes for the job and its workers to start. The per-frame CPU cost is measured here.
+DATAFLOW_FRAMES = (5_000, 500_000)
+DATAFLOW_VCPUS, DATAFLOW_MEMORY_GB, DATAFLOW_DISK_GB, DATAFLOW_MAX_WORKERS = 4, 16, 25, 20
+PRICE_VCPU_H, PRICE_GB_H, PRICE_DISK_GB_H = 0.056, 0.003557, 0.000054
+DATAFLOW_START_MIN, DATAFLOW_TARGET_S = 3.0, 600
 # Frame i goes to SPLIT_OF[i % 10]: 70% train, 20% val, 10% test.
 SPLIT_OF = ("train",) * 7 + ("val",) * 2 + ("test",)
 
@@ -113,7 +121,12 @@ def run(work_dir: Path) -> list[Result]:
                 seconds = _steps(source, work / f"beam_out_{name}", runner)
                 previous = best.get((name, frames), seconds)
                 best[(name, frames)] = {step: min(seconds[step], previous[step]) for step in seconds}
-    return _speed_results(best, counts) + _growth_results(best, counts) + [_cpu_result(best, max(counts))]
+    cpu = _cpu_result(best, max(counts))
+    return (
+        _speed_results(best, counts)
+        + _growth_results(best, counts)
+        + [cpu, *_dataflow_results(cpu.value, max(counts))]
+    )
 
 
 def _speed_results(best: dict, counts: tuple[int, ...]) -> list[Result]:
@@ -176,3 +189,38 @@ def _cpu_result(best: dict, frames: int) -> Result:
         detail=f"outputs per frame: {beam['mask_bytes'] / frames / 1e3:.0f} kB of category mask, "
         f"{beam['shard_bytes'] / frames / 1e3:.0f} kB of {SHARD_SIZE[0]}x{SHARD_SIZE[1]} shards",
     )
+
+
+def _dataflow_results(cpu_s_per_frame: float, measured_frames: int) -> list[Result]:
+    """On paper: minutes and dollars of the three steps on Dataflow, from the CPU cost measured here."""
+    per_worker_h = (
+        DATAFLOW_VCPUS * PRICE_VCPU_H + DATAFLOW_MEMORY_GB * PRICE_GB_H + DATAFLOW_DISK_GB * PRICE_DISK_GB_H
+    )
+    results = []
+    for frames in DATAFLOW_FRAMES:
+        cpu_s = frames * cpu_s_per_frame
+        workers = min(DATAFLOW_MAX_WORKERS, math.ceil(cpu_s / (DATAFLOW_VCPUS * DATAFLOW_TARGET_S)))
+        minutes = DATAFLOW_START_MIN + cpu_s / (workers * DATAFLOW_VCPUS) / 60
+        detail = (
+            f"{workers} n2-standard-4 workers; {cpu_s_per_frame:.3f} CPU s/frame measured here on Beam at "
+            f"{measured_frames} frames; {DATAFLOW_START_MIN:.0f} min to start; "
+            f"{PRICE_VCPU_H} USD per vCPU-hour, {PRICE_GB_H} per GB-hour, {PRICE_DISK_GB_H} per disk "
+            "GB-hour; the copy of the output through the task pod is not counted (docs/beam.md)"
+        )
+        size = f"{FULL_SIZE[0]}x{FULL_SIZE[1]}"
+        name = f"Dataflow on paper, remap + shard + statistics of {frames:,} frames {size}"
+        for what, value, unit in (
+            ("job time", minutes, "min"),
+            ("cost", workers * per_worker_h * minutes / 60, "USD"),
+        ):
+            results.append(
+                Result(
+                    name=f"{name}: {what}",
+                    value=value,
+                    unit=unit,
+                    goal="an estimate from the measured CPU cost, not a measurement on Dataflow",
+                    command="python -m tests.benchmarks --only beam",
+                    detail=detail,
+                )
+            )
+    return results
