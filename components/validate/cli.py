@@ -38,6 +38,27 @@ _DEFAULTS = {field.name: field.default for field in dataclasses.fields(ValidateC
 @click.option(
     "--drift-policy", type=click.Choice(DRIFT_POLICIES), default=_DEFAULTS["drift_policy"], show_default=True
 )
+@click.option(
+    "--max-brightness-shift",
+    type=click.FloatRange(min=0),
+    default=_DEFAULTS["max_brightness_shift"],
+    show_default=True,
+    help="Change of a split's mean luma (grey levels) from the champion's data that is drift.",
+)
+@click.option(
+    "--max-colour-shift",
+    type=click.FloatRange(min=0),
+    default=_DEFAULTS["max_colour_shift"],
+    show_default=True,
+    help="Change of one channel's share of R+G+B from the champion's data that is drift.",
+)
+@click.option(
+    "--max-contrast-shift",
+    type=click.FloatRange(min=0),
+    default=_DEFAULTS["max_contrast_shift"],
+    show_default=True,
+    help="Relative change of the channels' std from the champion's data that is drift.",
+)
 @click.option("--skip-unchanged/--no-skip-unchanged", default=_DEFAULTS["skip_unchanged"], show_default=True)
 @click.option("--name", "registered_model", default=_DEFAULTS["registered_model"], show_default=True)
 @click.option(

@@ -195,6 +195,12 @@ def test_darker_frames_and_a_colour_cast_camera_are_drift(source, tmp_path, mlfl
         DataValidationError, match=r"train: image brightness shift -\d+.*max_brightness_shift 15"
     ):
         _validate(shards, tmp_path / "v3", name, fingerprint="f2", drift_policy="fail")
+    # The limits are settings: wide enough, the same shards pass.
+    wide = ["--max-brightness-shift", "255", "--max-colour-shift", "1", "--max-contrast-shift", "1"]
+    argv = ["validate", "--shards", str(shards), "--out", str(tmp_path / "v4"), "--name", name, *wide]
+    passed = CliRunner().invoke(main, argv)
+    assert passed.exit_code == 0, passed.output
+    assert "WARNING" not in passed.output and "data valid: training" in passed.output
 
 
 def test_a_champion_whose_statistics_cannot_be_read_fails_under_fail_and_warns_under_warn(
