@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 
+from cityseg.components import inference
 from cityseg.components.serve.model_watcher import ModelWatcher, mask_predictor
 from tests.components.evaluate.builders import decoder_model, encode_categories
 from tests.components.serve.conftest import HEIGHT, WIDTH
@@ -18,14 +19,13 @@ def wait_for(condition, timeout_s: float = 60.0) -> None:
 
 
 def test_predictor_matches_the_evaluator_at_any_size():
-    from cityseg.components.evaluate.core import _predictor
-
     model = decoder_model(16, 32)
     predict = mask_predictor(model)
     rng = np.random.default_rng(0)
     for height, width in [(16, 32), (37, 91), (5, 3)]:
         image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        expected = _predictor(model, (height, width))(image[None].astype(np.float32) / 255).numpy()[0]
+        evaluator = inference.predictor(model, (height, width))
+        expected = evaluator(image[None].astype(np.float32) / 255).numpy()[0]
         mask = predict(image)
         assert mask.dtype == np.uint8
         np.testing.assert_array_equal(mask, expected)
