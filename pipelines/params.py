@@ -68,13 +68,7 @@ def data_params() -> tuple[Param, ...]:
         ),
         Param("width", int, shard.width, "shard, training and evaluation width (a multiple of the stride)."),
         Param("shards", int, shard.shards, "TFRecord shards per split."),
-        Param(
-            "select_fraction",
-            float,
-            shard.select_fraction,
-            "share of the train frames held out (by frame-id hash) as the select split that models are "
-            "chosen on; val only judges.",
-        ),
+        Param("select_fraction", float, shard.select_fraction, "share of train frames in the select split."),
         Param("seed", int, train.seed, "seed of the synthetic data and of training."),
         *runner_params(),
     )
