@@ -26,6 +26,22 @@ def direct_options(workers: int | None, mode: str) -> PipelineOptions:
     )
 
 
+def direct_runner(options: PipelineOptions):
+    """The DirectRunner's in-process engine (FnApiRunner), built as the DirectRunner builds it.
+
+    Chosen directly because apache-beam 2.77's DirectRunner first tries the Prism runner, which it
+    downloads from GitHub on first use: here that fails after a network attempt, elsewhere it would
+    run another engine than the one the agreement tests and the benchmark hold.
+    """
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=info)
+
+
 def dataflow_options(runner: RunnerConfig, name: str, *, dry_run: bool = False) -> PipelineOptions:
     """The Dataflow job's options; `dry_run` builds the job request without sending it.
 

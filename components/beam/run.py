@@ -143,7 +143,8 @@ def beam_map_combine(
     else:
         options = beam_options.direct_options(workers, runner.direct_mode)
     with _result_path(runner, name) as path:
-        pipeline = beam.Pipeline(options=options)
+        runner_object = None if runner.runner == "dataflow" else beam_options.direct_runner(options)
+        pipeline = beam.Pipeline(runner=runner_object, options=options)
         build(pipeline, fn, tasks, combiner, path, desc)
         started = time.monotonic()
         wait_for(pipeline.run(), name, poll_seconds=POLL_SECONDS if runner.runner == "dataflow" else 0.1)
