@@ -12,6 +12,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 
 from cityseg.components.serve import (
+    routes_explain,
     routes_images,
     routes_metrics,
     routes_model,
@@ -76,6 +77,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     classifier = ClassifierSlot(config.objects_model, config.cache_dir)
     app.include_router(routes_objects.router(state, classifier))
     app.include_router(routes_objects.frames_router(state, classifier))
+    app.include_router(routes_explain.router(state, classifier))
     for module in (routes_prediction, routes_images, routes_model, routes_metrics, routes_v2):
         app.include_router(module.router(state))
     return app

@@ -88,6 +88,13 @@ def _check_images(ctx: click.Context, param: click.Parameter, value: str | None)
     help="Object classifier served at /v2/models/OBJECTS-NAME, e.g. models:/cityseg-objects@champion.",
 )
 @click.option(
+    "--explain-timeout-s",
+    default=ServeConfig.explain_timeout_s,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="POST /explain stops with 504 after this many seconds.",
+)
+@click.option(
     "--objects-name",
     default=ServeConfig.objects_name,
     show_default=True,

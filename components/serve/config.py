@@ -36,9 +36,17 @@ class ServeConfig:
     # The object classifier served beside the segmenter under /v2/models/<objects_name>; None: none.
     objects_model: str | None = None
     objects_name: str = "cityseg-objects"
+    # POST /explain: seconds an explanation may take before it is stopped with 504.
+    explain_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
-        for name in ("poll_seconds", "max_upload_mb", "max_megapixels", "max_probability_megapixels"):
+        for name in (
+            "poll_seconds",
+            "max_upload_mb",
+            "max_megapixels",
+            "max_probability_megapixels",
+            "explain_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.max_concurrent < 1:

@@ -31,6 +31,8 @@ class ServedModel:
     loaded_at: str
     predict: Callable[[np.ndarray], np.ndarray] = dataclasses.field(repr=False, compare=False)
     probabilities: Callable[[np.ndarray], np.ndarray] = dataclasses.field(repr=False, compare=False)
+    # The Keras model itself, for work that scores batches of its own (LIME explanations).
+    keras_model: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def info(self) -> dict:
         """What `/model` answers."""
@@ -119,6 +121,7 @@ def load_served_model(ref: str, cache_dir: str) -> ServedModel:
         loaded_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         predict=predict,
         probabilities=probabilities,
+        keras_model=loaded.model,
     )
 
 

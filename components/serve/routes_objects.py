@@ -19,9 +19,19 @@ from cityseg.components.crops.config import CropsConfig
 from cityseg.components.crops.instances import drop_reason, find_instances
 from cityseg.components.crops.schema import CLASSES, NUM_CLASSES
 from cityseg.components.serve.objects_model import Classifier, ClassifierSlot, classes_response
+from cityseg.components.serve.schemas import errors
 from cityseg.components.serve.state import ServeState
 
 INTEGER_TYPES = {"UINT8": np.uint8, "INT32": np.int32, "INT64": np.int64}
+# Under /v2 an error answers {"error": ...} (the app's handler), elsewhere {"detail": ...}.
+_V2_ERROR = {
+    "description": "What was wrong",
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+        }
+    },
+}
 
 
 def _tensor(inputs: dict, name: str, datatypes: tuple[str, ...], rank: int) -> np.ndarray:
@@ -113,7 +123,7 @@ def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
     """The classifier's /v2 model routes over `state`."""
     routes = APIRouter(prefix=f"/v2/models/{state.config.objects_name}", tags=["object classifier"])
 
-    @routes.get("")
+    @routes.get("", responses={status: _V2_ERROR for status in (404, 503)})
     def metadata() -> dict:
         """The classifier's inputs (crop, or image and box) and output (class probabilities)."""
         classifier = _classifier(slot)
@@ -130,13 +140,13 @@ def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
             "parameters": {"classes": list(CLASSES), "crop_margin": classifier.margin},
         }
 
-    @routes.get("/ready")
+    @routes.get("/ready", responses={status: _V2_ERROR for status in (404, 503)})
     def ready() -> dict:
         """200 once the classifier is loaded."""
         _classifier(slot)
         return {"name": state.config.objects_name, "ready": True}
 
-    @routes.post("/infer")
+    @routes.post("/infer", responses={status: _V2_ERROR for status in (400, 404, 413, 503)})
     async def infer(request: Request) -> dict:
         """Classify crops, or boxes of an image: class probabilities per crop."""
         body = await request.body()
@@ -194,7 +204,7 @@ def frames_router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
     """`GET /objects/{image_id}`: the objects of a frame of --images, true and predicted, for the web app."""
     routes = APIRouter(tags=["object classifier"])
 
-    @routes.get("/objects/{image_id}")
+    @routes.get("/objects/{image_id}", responses=errors(404, 422, 503))
     def objects(image_id: str) -> dict:
         """Each kept instance of the frame: its crop, true class, predicted class and probability."""
         if state.index is None:

@@ -77,7 +77,7 @@ async function select(id, button) {
   history.replaceState(null, "", `#${encodeURIComponent(id)}`);
   objectUrls.forEach((url) => URL.revokeObjectURL(url));
   objectUrls = [];
-  ["img-image", "img-true", "img-pred"].forEach((name) => $(name).removeAttribute("src"));
+  ["img-image", "img-true", "img-pred", "img-explain"].forEach((name) => $(name).removeAttribute("src"));
   $("scores").hidden = true;
   setStatus(`Predicting ${id} …`);
   const path = `api/images/${encodeURIComponent(id)}`;
@@ -106,6 +106,41 @@ async function select(id, button) {
   } catch (error) {
     if (mine === selection) setStatus(String(error.message ?? error), true);
   }
+}
+
+// The explanation: a click on the predicted mask picks a point; "Explain" asks the API for LIME's
+// weights of that point's region and shows its overlay (green: toward the prediction, red: away).
+let point = null;
+
+function pickPoint(event) {
+  const img = $("img-pred");
+  if (!img.naturalWidth) return;
+  const box = img.getBoundingClientRect();
+  point = {
+    x: Math.floor(((event.clientX - box.left) / box.width) * img.naturalWidth),
+    y: Math.floor(((event.clientY - box.top) / box.height) * img.naturalHeight),
+  };
+  $("explain").disabled = false;
+  $("explain-caption").firstChild.textContent = `Point ${point.x}, ${point.y}: `;
+}
+
+async function explainPoint() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  $("explain").disabled = true;
+  setStatus(`Explaining ${id} at ${point.x}, ${point.y} …`);
+  try {
+    const answer = await getJson("api/explain", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ image_id: id, ...point }),
+    });
+    $("img-explain").src = answer.overlay;
+    setStatus(`${id}: ${answer.target.category} region of ${answer.target.region_pixels} pixels, ` +
+      `${answer.superpixels} superpixels`);
+  } catch (error) {
+    setStatus(String(error.message ?? error), true);
+  }
+  $("explain").disabled = false;
 }
 
 // The objects view: each instance of the frame with its crop, true and predicted class; the
@@ -162,6 +197,8 @@ async function start() {
       showIds(list.images.filter((image) => image.id.toLowerCase().includes(needle)));
     });
     $("errors-only").addEventListener("change", showObjects);
+    $("img-pred").addEventListener("click", pickPoint);
+    $("explain").addEventListener("click", explainPoint);
     if (list.count === 0) setStatus("The API serves no images: start it with --images DIR.", true);
     const wanted = decodeURIComponent(location.hash.slice(1));
     const match = [...document.querySelectorAll("#ids button")].find((b) => b.textContent === wanted);

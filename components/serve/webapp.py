@@ -31,7 +31,7 @@ PAGES = {
     "webapp.css": ("webapp.css", "text/css"),
 }
 # Only what the page uses is forwarded; anything else is 404 here, not a request to the API.
-API_ROUTES = ("predict", "images", "categories", "model", "readyz", "objects")
+API_ROUTES = ("predict", "images", "categories", "model", "readyz", "objects", "explain")
 FORWARDED_HEADERS = (
     "content-type",
     "x-model-name",

@@ -89,3 +89,31 @@ def test_the_objects_view_lists_the_instances_and_filters_to_the_errors(urls, ch
             assert not errors
         finally:
             browser.close()
+
+
+def test_a_click_on_the_predicted_mask_then_explain_shows_the_overlay(urls, chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    api, app = urls
+    (image,) = requests.get(f"{api}/images", timeout=30).json()["images"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(app)
+            page.get_by_role("button", name=image["id"]).click()
+            page.wait_for_function("document.getElementById('img-pred').naturalWidth > 0", timeout=60_000)
+            assert page.is_disabled("#explain")
+            page.click("#img-pred", position={"x": 5, "y": 5})
+            page.click("#explain")
+            page.wait_for_function(
+                "document.getElementById('img-explain').complete"
+                " && document.getElementById('img-explain').naturalWidth > 0",
+                timeout=120_000,
+            )
+            size = page.eval_on_selector("#img-explain", "img => [img.naturalWidth, img.naturalHeight]")
+            assert size == [256, 128]
+            # The served segmenter predicts flat everywhere: the clicked region is the whole image.
+            assert page.inner_text("#status").startswith(f"{image['id']}: flat region of {128 * 256} pixels")
+        finally:
+            browser.close()
