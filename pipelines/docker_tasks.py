@@ -9,9 +9,10 @@ kfp.local's DockerRunner hands these docker-py `containers.run` arguments to eve
   the images point every cache (Keras, Matplotlib, MLflow, TensorFlow Datasets) into `$HOME`;
 - the host network, so a task reaches the MLflow server and `cityseg serve` by the URLs the host uses.
 
-kfp.local bind-mounts the run folder (every artifact) at its own path. Local folders among the
-pipeline's parameters (the Cityscapes data, the serving folder) are bind-mounted at their own paths
-too, the data read-only; gs:// paths go through components/storage.py as on the cluster.
+kfp.local bind-mounts the run folder (every artifact) at its own path; `cityseg.pipelines.local`
+adds the earlier runs read-only, where cached outputs stay. Local paths among the pipeline's
+parameters (the Cityscapes data, the serving folder) are bind-mounted at their own paths too, the
+data read-only; gs:// paths go through components/storage.py as on the cluster.
 """
 
 import os
