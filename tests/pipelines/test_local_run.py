@@ -70,7 +70,9 @@ def test_local_run_registers_a_model_version_and_the_data_steps_are_cached(tmp_p
     with task_console(tmp_path / "logs") as console:
         # Every argument explicit, as `cityseg run` passes them: kfp.local keys its cache on the values,
         # and a default it fills in itself comes as a float (0.0), unlike the int a caller passes.
-        _data_pipeline()(data="", seed=0, **{key: TINY[key] for key in DATA_PARAMS})
+        pipeline = _data_pipeline()
+        arguments = {name: spec.default for name, spec in pipeline.component_spec.inputs.items()}
+        pipeline(**{**arguments, "data": "", "seed": 0, **{key: TINY[key] for key in DATA_PARAMS}})
     assert console.cached == ["synth", "remap", "shard"]
 
 
