@@ -29,8 +29,9 @@ TRAIN_INFO_KEYS = {
 
 
 # How far the int8 export of the trained model may stray from the float32 Keras model on the
-# selection frames: the share of pixels of the same category, and the mean IoU it may lose.
-MIN_INT8_PIXEL_AGREEMENT = 0.97
+# selection frames: the share of pixels of the same category, and the mean IoU it may lose. Runs of
+# this fixture measured 0.979 and 0.990 agreement; the 0.979 run lost no mean IoU (it gained 0.004).
+MIN_INT8_PIXEL_AGREEMENT = 0.95
 MAX_INT8_IOU_DROP = 0.03
 
 
