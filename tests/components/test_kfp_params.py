@@ -184,8 +184,10 @@ COMPONENTS = _step_config_components()
 
 
 def test_every_component_that_builds_a_config_uses_step_config():
-    expected = {"synth.synth", "remap.remap", "shard.shard", "validate.validate", "train.train"}
-    assert set(COMPONENTS) == expected | {"evaluate.evaluate", "push.push", "deploy.deploy"}
+    segmentation = {"synth.synth", "remap.remap", "shard.shard", "validate.validate", "train.train"}
+    segmentation |= {"evaluate.evaluate", "push.push", "deploy.deploy"}
+    objects = {"synth.synth_objects", "crops.crops", "objects.train_objects", "objects.evaluate_objects"}
+    assert set(COMPONENTS) == segmentation | objects | {"objects.push_objects"}
 
 
 def _call(function: ast.FunctionDef) -> tuple[type, dict, tuple, set]:
