@@ -115,6 +115,30 @@ def mlflow_server(tmp_path_factory):
     stop_server(process)
 
 
+@pytest.fixture(scope="session")
+def registered_pair(mlflow_server, tmp_path_factory) -> tuple[str, list[str]]:
+    """Registered model `serve-pair` with two versions logged as `cityseg train` logs them.
+
+    Version `versions[0]` predicts the category written in an image's channel 0, `versions[1]` the one
+    in channel 1 (`tests.components.evaluate.builders.decoder_model`), both for 32x64 frames (the serve
+    tests' size). The serve and deploy tests share this one definition: a module that imports the
+    fixture gets a second one, which registers two more versions of the same name. Tests compare with
+    `versions`, never with a version number, and point the alias where they need it.
+    """
+    import mlflow
+
+    from tests.components.evaluate.builders import decoder_model, logged_model_folder
+
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)
+    root = tmp_path_factory.mktemp("registered")
+    versions = []
+    for channel in (0, 1):
+        _, run_id = logged_model_folder(decoder_model(32, 64, channel=channel), root / f"m{channel}")
+        versions.append(mlflow.register_model(f"runs:/{run_id}/model", "serve-pair").version)
+    return "serve-pair", versions
+
+
 @pytest.fixture
 def mlflow_uri(mlflow_server, monkeypatch):
     """The session's MLflow server as this test's MLFLOW_TRACKING_URI (children inherit it)."""

@@ -7,7 +7,7 @@ from cityseg.cli import main
 from cityseg.components.deploy.config import DeployConfig
 from cityseg.components.deploy.core import deploy
 from cityseg.components.deploy.result import DeployError
-from tests.components.serve.conftest import BIN, registered_pair  # noqa: F401 (a fixture)
+from tests.components.serve.conftest import BIN
 from tests.conftest import free_port, start_server, stop_server
 
 
@@ -21,7 +21,7 @@ def test_with_no_server_at_the_url_nothing_is_deployed_and_the_step_says_so(capl
 
 
 @pytest.mark.slow
-def test_a_server_that_follows_champion_serves_the_new_version(mlflow_uri, registered_pair, tmp_path):  # noqa: F811
+def test_a_server_that_follows_champion_serves_the_new_version(mlflow_uri, registered_pair, tmp_path):
     import mlflow
 
     name, (first, second) = registered_pair

@@ -87,24 +87,3 @@ def api_url(tmp_path_factory, cityscapes_dir, flat_model_path):
     process = start_server(argv, f"{url}/readyz", log, timeout_s=120)
     yield url
     stop_server(process)
-
-
-@pytest.fixture(scope="session")
-def registered_pair(mlflow_server, tmp_path_factory) -> tuple[str, list[str]]:
-    """Registered model `serve-pair` with two versions logged as `cityseg train` logs them.
-
-    Version 1 predicts the category written in an image's channel 0, version 2 the one in channel 1
-    (`tests.components.evaluate.builders.decoder_model`). Tests point the alias where they need it.
-    """
-    import mlflow
-
-    from tests.components.evaluate.builders import decoder_model, logged_model_folder
-
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_registry_uri(mlflow_server)
-    root = tmp_path_factory.mktemp("registered")
-    versions = []
-    for channel in (0, 1):
-        _, run_id = logged_model_folder(decoder_model(HEIGHT, WIDTH, channel=channel), root / f"m{channel}")
-        versions.append(mlflow.register_model(f"runs:/{run_id}/model", "serve-pair").version)
-    return "serve-pair", versions

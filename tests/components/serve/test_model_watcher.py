@@ -86,13 +86,13 @@ def test_watcher_follows_the_alias(mlflow_uri, registered_pair, tmp_path):
     watcher = ModelWatcher(f"models:/{name}@champion", poll_seconds=1, cache_dir=str(tmp_path / "cache"))
     assert watcher.refresh() is True
     first = watcher.current
-    assert (first.name, first.version, first.ref) == (name, "1", f"models:/{name}@champion")
+    assert (first.name, first.version, first.ref) == (name, versions[0], f"models:/{name}@champion")
     assert (first.predict(image) == 2).all()
     assert watcher.refresh() is False
 
     client.set_registered_model_alias(name, "champion", versions[1])
     assert watcher.refresh() is True
-    assert (watcher.current.version, watcher.swaps) == ("2", 1)
+    assert (watcher.current.version, watcher.swaps) == (versions[1], 1)
     assert (watcher.current.predict(image) == 6).all()
     assert (first.predict(image) == 2).all()  # a request holding the old model still finishes on it
 
