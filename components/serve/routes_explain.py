@@ -11,11 +11,10 @@ picture is the crop) and optionally the `class` to explain (else the predicted o
 import base64
 import binascii
 import time
-from typing import Annotated
 
 import cv2
 import numpy as np
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from cityseg.components.crops.schema import CLASSES
@@ -23,7 +22,7 @@ from cityseg.components.labels import CATEGORY_NAMES
 from cityseg.components.serve import explain as lime
 from cityseg.components.serve.core import BadImageError, decode_image
 from cityseg.components.serve.objects_model import ClassifierSlot
-from cityseg.components.serve.schemas import errors
+from cityseg.components.serve.schemas import ExplainRequest, errors
 from cityseg.components.serve.state import ServeState
 
 
@@ -129,8 +128,10 @@ def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
     routes = APIRouter(tags=["explanations"])
 
     @routes.post("/explain", responses=errors(400, 404, 413, 415, 503, 504))
-    async def explain(body: Annotated[dict, Body()]) -> dict:
+    async def explain(body: ExplainRequest) -> dict:
         """LIME weights per SLIC superpixel and a PNG overlay (green: toward the prediction, red: away)."""
-        return await run_in_threadpool(_explain, state, slot, body)
+        # The fields given, under their JSON names: the route tells an absent field from a default.
+        given = body.model_dump(by_alias=True, exclude_none=True, exclude_unset=True)
+        return await run_in_threadpool(_explain, state, slot, given)
 
     return routes

@@ -1,6 +1,6 @@
 """The JSON bodies of the prediction API, as pydantic models (they make the OpenAPI schema)."""
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 PNG = "image/png"
 
@@ -73,3 +73,25 @@ class ImageScores(BaseModel):
 def errors(*statuses: int) -> dict:
     """The OpenAPI `responses` entry for error statuses that answer with an `ErrorBody`."""
     return {status: {"model": ErrorBody} for status in statuses}
+
+
+class ExplainRequest(BaseModel):
+    """`POST /explain`: the picture, what to explain in it, and the LIME budget.
+
+    Only the JSON types are declared here, so a body of the wrong shape is a 422 before any work;
+    the values (a point inside the picture, a known category or class, the budget's caps) are
+    checked by the route, which answers 400 and says what is wrong.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    image: str | None = Field(None, description="base64 PNG or JPEG (or give image_id)")
+    image_id: str | None = Field(None, description="an id from /images")
+    model: str = Field("segmenter", description="segmenter or classifier")
+    x: int | None = None
+    y: int | None = None
+    category: str | None = Field(None, description="segmenter: explain all pixels of this category")
+    box: list[int] | None = Field(None, description="classifier: x0, y0, x1, y1 of the crop, inclusive")
+    class_: str | None = Field(None, alias="class", description="classifier: the class to explain")
+    samples: int | None = None
+    superpixels: int | None = None

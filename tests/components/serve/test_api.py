@@ -116,6 +116,21 @@ def test_missing_file_and_bad_format_are_422(api_url):
     assert response.json()["detail"][0]["loc"] == ["query", "format"]
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"image_id": VAL_IDS[0], "samples": "many"}, "samples"),
+        ({"image_id": VAL_IDS[0], "x": [3], "y": 4}, "x"),
+        ({"image_id": ["a", "b"]}, "image_id"),
+        ({"image_id": VAL_IDS[0], "category": {"name": "sky"}}, "category"),
+    ],
+)
+def test_explain_refuses_a_body_of_the_wrong_json_types_with_422(api_url, body, field):
+    response = requests.post(f"{api_url}/explain", json=body, timeout=30)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+
+
 def test_images_lists_the_val_split(api_url):
     body = requests.get(f"{api_url}/images", timeout=10).json()
     assert body == {"count": 3, "images": [{"id": i, "split": "val", "city": "aachen"} for i in VAL_IDS]}
