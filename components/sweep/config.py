@@ -22,7 +22,7 @@ class Budget:
     EarlyStopping with restore_best_weights), so a configuration is scored where it peaked.
     """
 
-    # The quick preset's budget, which a free 2-core machine fits (README, "cityseg compare").
+    # The quick preset's budget, which a free 2-core machine fits (docs/comparison.md).
     max_epochs: int = 10
     patience: int = 3
 
