@@ -192,8 +192,33 @@ def gpu_section(path: Path) -> list[str]:
     return [*lines, ""]
 
 
-def render(records: list[dict], gpu_path: Path = GPU_RESULTS) -> str:
-    """BENCHMARKS.md from the module records (and gpu_results.json when present)."""
+SECTION = re.compile(r"^## (\S+) \(", re.MULTILINE)
+
+
+def previous_sections(text: str) -> dict[str, tuple[str, str]]:
+    """Per area of an earlier BENCHMARKS.md: its summary row and its section, as written then."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5 and cells[0] not in ("area", "---"):
+            rows[cells[0]] = line
+    starts = list(SECTION.finditer(text))
+    sections = {}
+    for index, match in enumerate(starts):
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(text)
+        if match.group(1) in rows:
+            sections[match.group(1)] = (rows[match.group(1)], text[match.start() : end].rstrip() + "\n")
+    return sections
+
+
+def render(records: list[dict], gpu_path: Path = GPU_RESULTS, previous: str = "") -> str:
+    """BENCHMARKS.md from the module records (and gpu_results.json when present).
+
+    An area with no record here (run on another machine, or before `work/` was cleared) keeps its
+    summary row and section from `previous`, the BENCHMARKS.md it replaces, as measured then.
+    """
+    recorded = {record["area"] for record in records}
+    carried = {area: kept for area, kept in previous_sections(previous).items() if area not in recorded}
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
@@ -202,29 +227,37 @@ def render(records: list[dict], gpu_path: Path = GPU_RESULTS) -> str:
         "Each figure is set against its baseline: ratio = value / baseline; `met` checks the goal's bound.",
         "",
     ]
-    summary = ["| area | status | figures | time (s) | date |", "|---|---|---|---|---|"]
+    summary = {area: row for area, (row, _) in carried.items()}
     for record in records:
         status = "ok" if record["error"] is None else f"**failed**: {record['error']}"
-        summary.append(
+        summary[record["area"]] = (
             f"| {record['area']} | {status} | {len(record['results'])} | {record['seconds']} "
             f"| {record['date']} |"
         )
-    lines += [*summary, ""]
-    for record in records:
-        lines += [f"## {record['area']} ({record['module']})", ""]
-        if record["error"] is not None:
-            lines += [
-                f"Failed: {record['error']}. Last lines of its log:",
-                "",
-                "```",
-                record["log_tail"],
-                "```",
-                "",
-            ]
-        if record["results"]:
-            lines += [*results_table(to_results(record["results"]), record["date"]), ""]
+    header = ["| area | status | figures | time (s) | date |", "|---|---|---|---|---|"]
+    lines += [*header, *(summary[area] for area in sorted(summary)), ""]
+    sections = {area: section for area, (_, section) in carried.items()}
+    sections.update({record["area"]: _section(record) for record in records})
+    lines += [sections[area] for area in sorted(sections)]
     lines += gpu_section(gpu_path)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _section(record: dict) -> str:
+    """The `## area` section of one module record."""
+    lines = [f"## {record['area']} ({record['module']})", ""]
+    if record["error"] is not None:
+        lines += [
+            f"Failed: {record['error']}. Last lines of its log:",
+            "",
+            "```",
+            record["log_tail"],
+            "```",
+            "",
+        ]
+    if record["results"]:
+        lines += [*results_table(to_results(record["results"]), record["date"]), ""]
+    return "\n".join(lines)
 
 
 def stale_figures(benchmarks: str, repo: Path = REPO) -> dict[str, list[str]]:
@@ -277,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         if (records_dir / f"{area}.json").exists()
     ]
     partial = args.out.with_name(f".{args.out.name}.partial")
-    partial.write_text(render(records))
+    partial.write_text(render(records, previous=args.out.read_text() if args.out.exists() else ""))
     partial.replace(args.out)
     log.info("wrote %s (%d areas)", args.out, len(records))
     for document, figures in stale_figures(args.out.read_text()).items():

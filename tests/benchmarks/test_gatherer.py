@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -95,3 +96,28 @@ def test_stale_figures_names_each_document_quoting_a_figure_the_benchmarks_lost(
     (tmp_path / "docs" / "serving.md").write_text("Four bombs peak at 2,086 MiB, once 1.9 GB.\n")
     benchmarks = "| peak RSS | 2,086 MiB | 2,786 MiB |\n"
     assert stale_figures(benchmarks, tmp_path) == {"docs/serving.md": ["1.9 GB"]}
+
+
+def _record(area: str, value: float) -> dict:
+    result = Result(f"{area} figure", value, "s", "base", 1.0, "ratio <= 2")
+    return {
+        "area": area,
+        "module": f"tests/benchmarks/bench_{area}.py",
+        "error": None,
+        "results": [dataclasses.asdict(result)],
+        "seconds": 1.0,
+        "date": "2026-12-03 10:00 UTC",
+        "log_tail": "",
+    }
+
+
+def test_an_area_not_run_again_keeps_its_section_and_a_run_one_is_replaced(tmp_path):
+    gpu = tmp_path / "none.json"
+    previous = render([_record("data", 1.25), _record("train", 1.5)], gpu_path=gpu)
+    updated = render([_record("train", 1.75)], gpu_path=gpu, previous=previous)
+    assert "data figure" in updated and "1.25" in updated
+    assert "1.75" in updated and "1.5 s" not in updated
+    assert updated.index("## data") < updated.index("## train")
+    assert [line.split("|")[1].strip() for line in updated.splitlines() if line.startswith("| data |")] == [
+        "data"
+    ]
