@@ -1,6 +1,5 @@
 """The generator's instance images and its object set: the official json2instanceImg, whole things."""
 
-
 import cv2
 import numpy as np
 import pytest
