@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from tests.benchmarks.__main__ import goal_met, render, stale_figures
+from tests.benchmarks.__main__ import stale_figures
 from tests.benchmarks.common import Result
+from tests.benchmarks.render import goal_met, render
 
 
 @pytest.mark.parametrize(
