@@ -1,7 +1,7 @@
 """The prediction API: `create_app(config)` builds the FastAPI app that `cityseg serve` runs under uvicorn.
 
-The routes live in one router per concern (`routes_prediction`, `routes_images`, `routes_model`,
-`routes_metrics`, `routes_v2`), all over one `ServeState`.
+The routes live in one router per concern (`routes_objects`, `routes_explain`, `routes_prediction`,
+`routes_images`, `routes_model`, `routes_metrics`, `routes_v2`), all over one `ServeState`.
 """
 
 import contextlib
@@ -21,8 +21,6 @@ from cityseg.components.serve import (
     routes_v2,
 )
 from cityseg.components.serve.config import ServeConfig
-from cityseg.components.serve.model_watcher import ModelWatcher
-from cityseg.components.serve.objects_model import ClassifierSlot
 from cityseg.components.serve.photo_index import PhotoIndex
 from cityseg.components.serve.state import ServeState
 from cityseg.components.serve.telemetry import BodyLimit, Instrumented
@@ -44,22 +42,23 @@ async def _unexpected(request: Request, err: Exception) -> JSONResponse:
 
 
 def create_app(config: ServeConfig) -> FastAPI:
-    """The API for `config`: the model loads (and follows its alias) in the background once it starts.
+    """The API for `config`: the models load (and follow their aliases) in the background once it starts.
 
     Raises:
         ValueError: the `images` folder holds no Cityscapes frames (of `images_split`).
     """
     index = PhotoIndex(config.images, config.images_split) if config.images else None
-    watcher = ModelWatcher(config.model, config.poll_seconds, config.tracking_uri, config.cache_dir)
-    state = ServeState(config, watcher, index)
+    state = ServeState.for_config(config, index)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        watcher.start()
+        for watcher in state.watchers():
+            watcher.start()
         try:
             yield
         finally:
-            watcher.stop()
+            for watcher in state.watchers():
+                watcher.stop()
             if index is not None:
                 index.close()
 
@@ -74,10 +73,9 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     # The classifier's /v2/models/<objects_name> routes come before the segmenter's /v2/models/{name}.
-    classifier = ClassifierSlot(config.objects_model, config.cache_dir)
-    app.include_router(routes_objects.router(state, classifier))
-    app.include_router(routes_objects.frames_router(state, classifier))
-    app.include_router(routes_explain.router(state, classifier))
+    app.include_router(routes_objects.router(state))
+    app.include_router(routes_objects.frames_router(state))
+    app.include_router(routes_explain.router(state))
     for module in (routes_prediction, routes_images, routes_model, routes_metrics, routes_v2):
         app.include_router(module.router(state))
     return app

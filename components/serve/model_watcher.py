@@ -1,8 +1,10 @@
-"""The served model: loaded in the background, and swapped when the registry alias it follows moves.
+"""A served model: loaded in the background, and swapped when the registry alias it follows moves.
 
-Requests read `ModelWatcher.current` once and keep that `ServedModel` until they answer, so a swap
-(one reference assignment, after the new model is loaded and warmed up) never drops or mixes a
-request: requests in flight finish on the old model, new ones start on the new one.
+`ModelWatcher` keeps the segmenter (`load_served_model`, its default loader) and, given the object
+classifier's loader, the classifier. Requests read `ModelWatcher.current` once and keep that model
+until they answer, so a swap (one reference assignment, after the new model is loaded and warmed
+up) never drops or mixes a request: requests in flight finish on the old model, new ones start on
+the new one.
 """
 
 import dataclasses
@@ -11,12 +13,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from cityseg.components import inference, modelstore, tracking
 
 log = logging.getLogger(__name__)
+
+
+class Served(Protocol):
+    """What the watcher needs of a loaded model: a frozen dataclass with its name, version and reference."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str | None: ...
+
+    @property
+    def ref(self) -> str: ...
+
+
+ModelT = TypeVar("ModelT", bound=Served)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,14 +146,14 @@ def load_served_model(ref: str, cache_dir: str) -> ServedModel:
     )
 
 
-class ModelWatcher:
+class ModelWatcher(Generic[ModelT]):
     """Keeps the model named by `ref` loaded; for a `models:/<name>@<alias>` ref, follows the alias.
 
-    A background thread loads the model, then (alias refs only) asks the registry every
-    `poll_seconds` which version the alias points at and loads that version when it changed.
-    Failures are logged, kept in `error` for `/readyz`, and retried at the next poll; the model in
-    service stays in service meanwhile. `registry_version` is where the alias points now, which
-    differs from the served version while a swap fails; `failed_swaps` counts those failures.
+    A background thread loads the model with `loader(ref, cache_dir)`, then (alias refs only) asks
+    the registry every `poll_seconds` which version the alias points at and loads that version when
+    it changed. Failures are logged, kept in `error` for `/readyz`, and retried at the next poll; the
+    model in service stays in service meanwhile. `registry_version` is where the alias points now,
+    which differs from the served version while a swap fails; `failed_swaps` counts those failures.
     """
 
     def __init__(
@@ -141,12 +162,14 @@ class ModelWatcher:
         poll_seconds: float,
         tracking_uri: str | None = None,
         cache_dir: str = str(modelstore.DEFAULT_CACHE_DIR),
+        loader: Callable[[str, str], ModelT] = load_served_model,
     ) -> None:
         self.ref = ref
         self.poll_seconds = poll_seconds
         self.tracking_uri = tracking_uri
         self.cache_dir = cache_dir
-        self.current: ServedModel | None = None
+        self.loader = loader
+        self.current: ModelT | None = None
         self.error: str | None = None
         self.registry_version: str | None = None
         self.swaps = 0
@@ -158,7 +181,7 @@ class ModelWatcher:
 
     def start(self) -> None:
         """Start loading (and, for an alias ref, watching) in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"model-watcher {self.ref}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -198,7 +221,7 @@ class ModelWatcher:
             return False
         started = time.perf_counter()
         try:
-            served = load_served_model(ref, self.cache_dir)
+            served = self.loader(ref, self.cache_dir)
         except Exception:
             if current is not None:
                 self.failed_swaps += 1
@@ -218,3 +241,12 @@ class ModelWatcher:
             time.perf_counter() - started,
         )
         return True
+
+    def status(self) -> dict:
+        """What `/model` reports beside the served model: swaps, where the alias points, the last error."""
+        return {
+            "swaps": self.swaps,
+            "registry_version": self.registry_version,
+            "failed_swaps": self.failed_swaps,
+            "last_error": self.error,
+        }

@@ -1,12 +1,13 @@
-"""The object classifier in `cityseg serve`: loaded on first use, it classifies a crop or an image's box.
+"""The object classifier in `cityseg serve`: it classifies a crop or an image's box.
 
-An image and a box are cut into the classifier's square crop exactly as the crops step cuts its
-training crops (`cityseg.components.crops.instances.square_crop`, with the margin the model was
-trained with), so the API and the evaluation classify the same pixels.
+A `ModelWatcher` with `load_classifier_model` keeps it loaded and follows its registry alias, as it
+does the segmenter (`cityseg.components.serve.api`). An image and a box are cut into the
+classifier's square crop exactly as the crops step cuts its training crops
+(`cityseg.components.crops.instances.square_crop`, with the margin the model was trained with), so
+the API and the evaluation classify the same pixels.
 """
 
 import dataclasses
-import threading
 
 import numpy as np
 
@@ -16,10 +17,11 @@ from cityseg.components.crops.schema import CLASSES
 
 @dataclasses.dataclass(frozen=True)
 class Classifier:
-    """A loaded classifier: its registered name and version, crop size and margin, and its Keras model."""
+    """A loaded classifier: registered name, version and reference, crop size and margin, Keras model."""
 
     name: str
     version: str | None
+    ref: str
     size: int
     margin: float
     model: object = dataclasses.field(repr=False)
@@ -51,37 +53,17 @@ class Classifier:
 
 
 def load_classifier_model(ref: str, cache_dir: str) -> Classifier:
-    """Load the classifier at `ref` and what it was trained with (crop margin from train_info.json)."""
+    """Load and warm up the classifier at `ref`, with its training crop margin (from train_info.json)."""
     from cityseg.components.objects.evaluate import load_classifier
 
     loaded = load_classifier(ref, cache_dir)
     size = int(loaded.model.input_shape[1])
     margin = float(loaded.train_info.get("crop_margin", 0.3))
     name = loaded.registered_name or "cityseg-objects"
-    return Classifier(name, loaded.version, size, margin, loaded.model)
-
-
-class ClassifierSlot:
-    """The classifier `ref`, loaded once on first use (and again after a failed load)."""
-
-    def __init__(self, ref: str | None, cache_dir: str):
-        self.ref, self.cache_dir = ref, cache_dir
-        self._lock = threading.Lock()
-        self._classifier: Classifier | None = None
-
-    def get(self) -> Classifier:
-        """The loaded classifier.
-
-        Raises:
-            LookupError: no classifier is configured.
-            ValueError: it does not load (the message names the reference).
-        """
-        if self.ref is None:
-            raise LookupError("this server serves no object classifier (start it with --objects-model)")
-        with self._lock:
-            if self._classifier is None:
-                self._classifier = load_classifier_model(self.ref, self.cache_dir)
-            return self._classifier
+    classifier = Classifier(name, loaded.version, ref, size, margin, loaded.model)
+    # The first call builds the model's eager functions; do it now so that no request pays for it.
+    classifier.probabilities(np.zeros((1, size, size, 3), np.uint8))
+    return classifier
 
 
 def classes_response(probabilities: np.ndarray) -> list[dict]:

@@ -21,7 +21,6 @@ from cityseg.components.crops.schema import CLASSES
 from cityseg.components.labels import CATEGORY_NAMES
 from cityseg.components.serve import explain as lime
 from cityseg.components.serve.core import BadImageError, decode_image
-from cityseg.components.serve.objects_model import ClassifierSlot
 from cityseg.components.serve.schemas import ExplainRequest, errors
 from cityseg.components.serve.state import ServeState
 
@@ -69,12 +68,9 @@ def _segmenter_target(state: ServeState, image: np.ndarray, body: dict):
     return lime.segmenter_score(model.keras_model, category, region), image, target
 
 
-def _classifier_target(slot: ClassifierSlot, image: np.ndarray, body: dict):
+def _classifier_target(state: ServeState, image: np.ndarray, body: dict):
     """(score function, crop, what is explained) for a box of the picture, or the picture as the crop."""
-    try:
-        classifier = slot.get()
-    except LookupError as err:
-        raise HTTPException(404, str(err)) from None
+    classifier = state.classifier()
     crop = cv2.resize(image, (classifier.size, classifier.size), interpolation=cv2.INTER_AREA)
     if "box" in body:
         try:
@@ -87,7 +83,7 @@ def _classifier_target(slot: ClassifierSlot, image: np.ndarray, body: dict):
     return lime.classifier_score(classifier.model, CLASSES.index(label)), crop, {"class": label}
 
 
-def _explain(state: ServeState, slot: ClassifierSlot, body: dict) -> dict:
+def _explain(state: ServeState, body: dict) -> dict:
     samples = int(body.get("samples", lime.DEFAULT_SAMPLES))
     superpixels = int(body.get("superpixels", lime.DEFAULT_SUPERPIXELS))
     try:
@@ -103,7 +99,7 @@ def _explain(state: ServeState, slot: ClassifierSlot, body: dict) -> dict:
         if kind == "segmenter":
             score, picture, target = _segmenter_target(state, image, body)
         else:
-            score, picture, target = _classifier_target(slot, image, body)
+            score, picture, target = _classifier_target(state, image, body)
         try:
             result = lime.explain(picture, score, samples=samples, superpixels=superpixels, deadline=deadline)
         except TimeoutError as err:
@@ -123,8 +119,8 @@ def _explain(state: ServeState, slot: ClassifierSlot, body: dict) -> dict:
     }
 
 
-def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
-    """The /explain route over `state` and the classifier slot."""
+def router(state: ServeState) -> APIRouter:
+    """The /explain route over `state`."""
     routes = APIRouter(tags=["explanations"])
 
     @routes.post("/explain", responses=errors(400, 404, 413, 415, 503, 504))
@@ -132,6 +128,6 @@ def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
         """LIME weights per SLIC superpixel and a PNG overlay (green: toward the prediction, red: away)."""
         # The fields given, under their JSON names: the route tells an absent field from a default.
         given = body.model_dump(by_alias=True, exclude_none=True, exclude_unset=True)
-        return await run_in_threadpool(_explain, state, slot, given)
+        return await run_in_threadpool(_explain, state, given)
 
     return routes

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from cityseg.components.labels import CATEGORY_NAMES, category_colors
-from cityseg.components.serve.schemas import Category, ModelInfo, errors
+from cityseg.components.serve.schemas import Category, ModelInfo, ObjectsModelInfo, errors
 from cityseg.components.serve.state import ServeState
 
 
@@ -17,22 +17,18 @@ def router(state: ServeState) -> APIRouter:
         return {"status": "ok"}
 
     @routes.get("/readyz", tags=["operations"], responses=errors(503))
-    def readyz() -> dict[str, str | None]:
-        """Readiness: 200 once a model is loaded and warmed up (also while a later swap fails), 503 before."""
-        model = state.served()
-        return {"status": "ready", "model": model.name, "version": model.version}
+    def readyz() -> dict[str, object]:
+        """Readiness: 200 once the segmenter is loaded and warmed up, 503 before; the classifier's state.
+
+        It stays 200 while a later swap fails: the old model serves. A classifier that is not loaded
+        does not hold readiness back (its own is /v2/models/<name>/ready).
+        """
+        return state.ready()
 
     @routes.get("/model", tags=["model"], responses=errors(503))
     def model_info() -> ModelInfo:
-        """The model in service, the version the registry alias points at, and the last load error."""
-        watcher = state.watcher
-        return ModelInfo(
-            **state.served().info(),
-            swaps=watcher.swaps,
-            registry_version=watcher.registry_version,
-            failed_swaps=watcher.failed_swaps,
-            last_error=watcher.error,
-        )
+        """The model in service, where its registry alias points, its last load error; `objects` likewise."""
+        return ModelInfo(**state.served().info(), **state.watcher.status(), objects=_objects_info(state))
 
     @routes.get("/categories", tags=["model"])
     def categories() -> list[Category]:
@@ -44,3 +40,18 @@ def router(state: ServeState) -> APIRouter:
         ]
 
     return routes
+
+
+def _objects_info(state: ServeState) -> ObjectsModelInfo | None:
+    """The object classifier's part of `/model`: None when the server serves none."""
+    watcher = state.objects
+    if watcher is None:
+        return None
+    classifier = watcher.current
+    return ObjectsModelInfo(
+        name=state.config.objects_name,
+        ref=watcher.ref,
+        loaded=classifier is not None,
+        version=classifier.version if classifier is not None else None,
+        **watcher.status(),
+    )

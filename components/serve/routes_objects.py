@@ -18,7 +18,7 @@ from cityseg.components import cityscapes
 from cityseg.components.crops.config import CropsConfig
 from cityseg.components.crops.instances import drop_reason, find_instances
 from cityseg.components.crops.schema import CLASSES, NUM_CLASSES
-from cityseg.components.serve.objects_model import Classifier, ClassifierSlot, classes_response
+from cityseg.components.serve.objects_model import Classifier, classes_response
 from cityseg.components.serve.schemas import errors
 from cityseg.components.serve.state import ServeState
 
@@ -86,19 +86,8 @@ def crops_of_request(body: bytes, classifier: Classifier, max_pixels: int) -> tu
     return request.get("id"), np.stack(crops)
 
 
-def _classifier(slot: ClassifierSlot) -> Classifier:
-    try:
-        return slot.get()
-    except LookupError as err:
-        raise HTTPException(404, str(err)) from None
-    except ValueError as err:
-        raise HTTPException(
-            503, f"the object classifier does not load: {err}", {"Retry-After": "30"}
-        ) from None
-
-
-def _infer(state: ServeState, slot: ClassifierSlot, body: bytes) -> dict:
-    classifier = _classifier(slot)
+def _infer(state: ServeState, body: bytes) -> dict:
+    classifier = state.classifier()
     with state.admit():
         try:
             request_id, crops = crops_of_request(body, classifier, state.config.max_pixels)
@@ -119,14 +108,14 @@ def _infer(state: ServeState, slot: ClassifierSlot, body: bytes) -> dict:
     return answer
 
 
-def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
-    """The classifier's /v2 model routes over `state`."""
+def router(state: ServeState) -> APIRouter:
+    """The classifier's /v2 model routes over `state`: 404 without a classifier, 503 until it is loaded."""
     routes = APIRouter(prefix=f"/v2/models/{state.config.objects_name}", tags=["object classifier"])
 
     @routes.get("", responses={status: _V2_ERROR for status in (404, 503)})
     def metadata() -> dict:
-        """The classifier's inputs (crop, or image and box) and output (class probabilities)."""
-        classifier = _classifier(slot)
+        """The classifier in service: its version, inputs (crop, or image and box) and output."""
+        classifier = state.classifier()
         return {
             "name": state.config.objects_name,
             "versions": [classifier.version] if classifier.version else [],
@@ -142,15 +131,15 @@ def router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
 
     @routes.get("/ready", responses={status: _V2_ERROR for status in (404, 503)})
     def ready() -> dict:
-        """200 once the classifier is loaded."""
-        _classifier(slot)
+        """200 once the classifier is loaded and warmed up (also while a later swap fails), 503 before."""
+        state.classifier()
         return {"name": state.config.objects_name, "ready": True}
 
     @routes.post("/infer", responses={status: _V2_ERROR for status in (400, 404, 413, 503)})
     async def infer(request: Request) -> dict:
         """Classify crops, or boxes of an image: class probabilities per crop."""
         body = await request.body()
-        return await run_in_threadpool(_infer, state, slot, body)
+        return await run_in_threadpool(_infer, state, body)
 
     return routes
 
@@ -200,7 +189,7 @@ def frame_objects(state: ServeState, classifier: Classifier, image_id: str) -> l
     ]
 
 
-def frames_router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
+def frames_router(state: ServeState) -> APIRouter:
     """`GET /objects/{image_id}`: the objects of a frame of --images, true and predicted, for the web app."""
     routes = APIRouter(tags=["object classifier"])
 
@@ -209,7 +198,7 @@ def frames_router(state: ServeState, slot: ClassifierSlot) -> APIRouter:
         """Each kept instance of the frame: its crop, true class, predicted class and probability."""
         if state.index is None:
             raise HTTPException(404, "this server was started without --images")
-        classifier = _classifier(slot)
+        classifier = state.classifier()
         with state.admit():
             try:
                 found = frame_objects(state, classifier, image_id)

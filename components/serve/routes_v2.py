@@ -117,8 +117,8 @@ def router(state: ServeState) -> APIRouter:
 
     @routes.get("/health/ready", responses={503: _ERROR})
     def ready() -> dict[str, bool]:
-        """Readiness: 200 once a model is loaded and warmed up, 503 before."""
-        state.served()
+        """Readiness: 200 once the segmenter is loaded and warmed up, 503 before (see `ServeState.ready`)."""
+        state.ready()
         return {"ready": True}
 
     @routes.get("")

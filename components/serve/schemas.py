@@ -11,8 +11,24 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class ObjectsModelInfo(BaseModel):
+    """The object classifier (--objects-model): its version in service and where its registry alias points."""
+
+    name: str
+    ref: str
+    loaded: bool
+    version: str | None
+    swaps: int
+    registry_version: str | None
+    failed_swaps: int
+    last_error: str | None
+
+
 class ModelInfo(BaseModel):
-    """The model being served, and where the registry alias points (they differ while a swap fails)."""
+    """The model being served, and where the registry alias points (they differ while a swap fails).
+
+    `objects` is the same for the object classifier, when the server serves one.
+    """
 
     name: str
     version: str | None
@@ -25,6 +41,7 @@ class ModelInfo(BaseModel):
     registry_version: str | None
     failed_swaps: int
     last_error: str | None
+    objects: ObjectsModelInfo | None = None
 
 
 class Prediction(BaseModel):

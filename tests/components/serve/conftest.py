@@ -1,5 +1,6 @@
 """Serve fixtures: a tiny Cityscapes folder with hand-drawn labels, constant models, a running API."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import free_port, start_server, stop_server
+from tests.conftest import free_port, start_server, stop_server, wait_for_http
 
 BIN = Path(sys.executable).parent
 HEIGHT, WIDTH = 32, 64
@@ -39,6 +40,18 @@ def write_frame(root: Path, split: str, stem: str, image: np.ndarray, labels: np
     cv2.imwrite(str(label_dir / f"{stem}_gtFine_labelIds.png"), labels)
 
 
+def start_serve(argv: list[str], url: str, log: Path, timeout_s: float = 120):
+    """`cityseg serve` started, once /readyz answers and, with --objects-model, the classifier is ready.
+
+    /readyz is the segmenter's readiness; the classifier loads beside it with its own ready route.
+    """
+    process = start_server(argv, f"{url}/readyz", log, timeout_s=timeout_s)
+    if "--objects-model" in argv:
+        name = argv[argv.index("--objects-name") + 1] if "--objects-name" in argv else "cityseg-objects"
+        wait_for_http(f"{url}/v2/models/{name}/ready", process, timeout_s, log)
+    return process
+
+
 def constant_model(category: int, height: int = HEIGHT, width: int = WIDTH):
     """A Keras model (input (H, W, 3) in [0, 1], 8 logits out) that predicts `category` everywhere."""
     import keras
@@ -54,6 +67,28 @@ def constant_model(category: int, height: int = HEIGHT, width: int = WIDTH):
         name="classifier",
     )(inputs)
     return keras.Model(inputs, logits, name=f"constant_{category}")
+
+
+def constant_classifier(class_index: int, size: int = 16):
+    """A Keras object classifier (size x size x 3 crops in, 8 logits out) that predicts `class_index`."""
+    import keras
+
+    bias = np.zeros(8, np.float32)
+    bias[class_index] = 5.0
+    inputs = keras.Input((size, size, 3), name="crop")
+    dense = keras.layers.Dense(
+        8, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(bias)
+    )
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, dense(pooled), name=f"constant_class_{class_index}")
+
+
+def classifier_folder(model, folder: Path, margin: float = 0.3) -> Path:
+    """A classifier model folder as the objects step writes it: model.keras, train_info.json's crop margin."""
+    folder.mkdir(parents=True)
+    model.save(folder / "model.keras")
+    (folder / "train_info.json").write_text(json.dumps({"crop_margin": margin}))
+    return folder
 
 
 @pytest.fixture(scope="session")

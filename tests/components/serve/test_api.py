@@ -191,6 +191,13 @@ def test_health_ready_and_model(api_url, flat_model_path):
     assert model["name"] == "constant_1" and model["ref"] == str(flat_model_path)
     assert (model["input_height"], model["input_width"], model["swaps"]) == (HEIGHT, WIDTH, 0)
     assert (model["registry_version"], model["failed_swaps"], model["last_error"]) == (None, 0, None)
+    assert model["objects"] is None
+    # Without --objects-model the classifier's routes say so; readiness is the segmenter's alone.
+    classifier = requests.get(f"{api_url}/v2/models/cityseg-objects/ready", timeout=10)
+    assert (classifier.status_code, classifier.json()) == (
+        404,
+        {"error": "this server serves no object classifier (start it with --objects-model)"},
+    )
 
 
 def test_categories(api_url):

@@ -8,8 +8,8 @@ import requests
 
 from cityseg.components.crops.instances import square_crop
 from cityseg.components.crops.schema import CLASSES
-from tests.components.serve.conftest import BIN
-from tests.conftest import free_port, start_server, stop_server
+from tests.components.serve.conftest import BIN, start_serve
+from tests.conftest import free_port, stop_server
 
 SIZE, MARGIN = 16, 0.25
 
@@ -39,7 +39,7 @@ def url(tmp_path_factory):
         str(BIN / "cityseg"), "serve", "--model", str(root / "flat.keras"), "--port", str(port),
         "--objects-model", str(root / "classifier"), "--max-megapixels", "0.01",
     ]  # fmt: skip
-    process = start_server(argv, f"http://127.0.0.1:{port}/readyz", root / "serve.log", timeout_s=120)
+    process = start_serve(argv, f"http://127.0.0.1:{port}", root / "serve.log")
     yield f"http://127.0.0.1:{port}/v2/models"
     stop_server(process)
 
@@ -104,3 +104,23 @@ def test_metadata_and_errors_name_what_is_wrong(url):
     assert too_big.status_code == 400 and "more than this server's limit" in too_big.json()["error"]
     missing = _infer(url, [{"name": "box", "datatype": "INT64", "shape": [4], "data": [0, 0, 1, 1]}])
     assert missing.status_code == 400 and "give input 'crop', or 'image' and 'box'" in missing.json()["error"]
+
+
+def test_readiness_and_model_report_the_classifier(url):
+    server = url.removesuffix("/v2/models")
+    assert requests.get(f"{url}/cityseg-objects/ready", timeout=10).json() == {
+        "name": "cityseg-objects",
+        "ready": True,
+    }
+    assert requests.get(f"{server}/v2/health/ready", timeout=10).json() == {"ready": True}
+    assert requests.get(f"{server}/readyz", timeout=10).json() == {
+        "status": "ready", "model": "constant_1", "version": None,
+        "objects_model": "cityseg-objects", "objects_ready": True, "objects_version": None,
+        "objects_error": None,
+    }  # fmt: skip
+    objects = requests.get(f"{server}/model", timeout=10).json()["objects"]
+    assert objects.pop("ref").endswith("classifier")
+    assert objects == {
+        "name": "cityseg-objects", "loaded": True, "version": None, "swaps": 0,
+        "registry_version": None, "failed_swaps": 0, "last_error": None,
+    }  # fmt: skip

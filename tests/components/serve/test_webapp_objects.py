@@ -8,9 +8,9 @@ import requests
 
 from cityseg.components.synth.config import SynthConfig
 from cityseg.components.synth.core import generate
-from tests.components.serve.conftest import BIN, constant_model
+from tests.components.serve.conftest import BIN, constant_model, start_serve
 from tests.components.serve.test_webapp import CHROMIUM_ARGS, start_app
-from tests.conftest import free_port, start_server, stop_server
+from tests.conftest import free_port, stop_server
 
 
 def write_classifier(folder) -> None:
@@ -43,7 +43,7 @@ def urls(tmp_path_factory):
         str(BIN / "cityseg"), "serve", "--model", str(root / "flat.keras"), "--port", str(port),
         "--images", str(root / "src"), "--objects-model", str(root / "classifier"),
     ]  # fmt: skip
-    api_process = start_server(argv, f"{api}/readyz", root / "serve.log", timeout_s=120)
+    api_process = start_serve(argv, api, root / "serve.log")
     app, app_process = start_app(api, root / "app.log")
     yield api, app
     stop_server(app_process)
