@@ -6,8 +6,10 @@ never by reading the frames:
 - folder: each file's relative path, size and modification time (ns);
 - official zips: each member's name, size and CRC-32 from the zip's central directory;
 - gs:// prefix: each object's name, generation, size and crc32c (or md5).
-Only the files the pipeline reads count (images and `labelIds` masks, or the two zips), and paths are
-relative to the source, so the same data gives the same fingerprint on another machine or day.
+Only the files the pipelines read count (images, and the `labelIds` masks, `instanceIds` masks and
+`polygons` files of gtFine; or the two zips), and paths are relative to the source, so the same data
+gives the same fingerprint on another machine or day. The object pipeline's crops read the instance
+masks and the polygons, so a change to either changes the fingerprint.
 """
 
 import dataclasses
@@ -17,7 +19,10 @@ from pathlib import Path
 
 from cityseg.components import cityscapes, storage
 
-FINGERPRINT_VERSION = "cityseg-fingerprint-1"
+# 2: the instanceIds masks and polygons files count too.
+FINGERPRINT_VERSION = "cityseg-fingerprint-2"
+# The files some step reads: images and labelIds (remap, shard), instanceIds and polygons (crops).
+_READ_FILES = (cityscapes.IMAGE_RE, cityscapes.LABEL_RE, cityscapes.INSTANCE_RE, cityscapes.POLYGONS_RE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +47,7 @@ def check_data_source(data: str) -> str:
 
 
 def _is_frame_file(name: str) -> bool:
-    return bool(cityscapes.IMAGE_RE.search(name) or cityscapes.LABEL_RE.search(name))
+    return any(pattern.search(name) for pattern in _READ_FILES)
 
 
 def _zip_lines(path: Path) -> list[str]:

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from cityseg.components import storage
+from cityseg.components import cityscapes, storage
 from cityseg.components.source.core import check_data_source, fingerprint
 from tests.builders import image_path, label_path, write_cityscapes, zip_cityscapes
 
@@ -45,6 +45,25 @@ def test_folder_fingerprint_changes_when_a_frame_is_added_removed_or_rewritten(s
     label.write_bytes(label.read_bytes())
     os.utime(label, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert fingerprint(str(source)).digest != added
+
+
+def test_folder_fingerprint_covers_the_instance_masks_and_polygons_the_crops_read(source):
+    """The object pipeline's crops read gtFine's instanceIds and polygons: changing either is new data."""
+    label = label_path(source, "train", "aachen", 0)
+    instances = label.with_name(label.name.replace(cityscapes.LABEL_SUFFIX, cityscapes.INSTANCE_SUFFIX))
+    polygons = label.with_name(label.name.replace(cityscapes.LABEL_SUFFIX, cityscapes.POLYGONS_SUFFIX))
+    (source / "gtFine" / "train" / "aachen" / "aachen_000000_000000_gtFine_color.png").write_bytes(b"x")
+    before = fingerprint(str(source))
+    instances.write_bytes(label.read_bytes())
+    with_instances = fingerprint(str(source))
+    assert with_instances.files == before.files + 1 and with_instances.digest != before.digest
+    polygons.write_text('{"imgHeight": 16, "imgWidth": 40, "objects": []}')
+    with_polygons = fingerprint(str(source))
+    assert with_polygons.files == before.files + 2 and with_polygons.digest != with_instances.digest
+    stat = polygons.stat()
+    polygons.write_text('{"imgHeight": 16, "imgWidth": 40, "objects": [] }')
+    os.utime(polygons, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert fingerprint(str(source)).digest != with_polygons.digest
 
 
 def test_zip_fingerprint_reads_the_central_directory_and_sees_a_changed_member(source, tmp_path):
