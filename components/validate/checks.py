@@ -82,6 +82,26 @@ def check_splits(splits: dict, required: tuple[str, ...], min_frames: int) -> li
     return found
 
 
+def check_selection(splits: dict, select: str, min_frames: int) -> list[Anomaly]:
+    """The select split holds at least `min_frames` frames: training chooses its kept weights on it.
+
+    Only its size is checked: it is a small share of train, which may well miss a rare category.
+    """
+    frames = splits.get(select, {}).get("frames", 0)
+    if frames >= min_frames:
+        return []
+    return [
+        Anomaly(
+            f"{select}/frames",
+            "TOO_FEW_FRAMES",
+            f"{select} has {frames} frames",
+            f"{select}: {frames} frames, fewer than min_select_frames {min_frames}; training chooses "
+            f"the weights it keeps on this split: shard again with a larger select_fraction or more "
+            "train frames",
+        )
+    ]
+
+
 def check_frames(
     frames: list[FrameStats],
     *,

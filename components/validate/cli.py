@@ -16,6 +16,13 @@ _DEFAULTS = {field.name: field.default for field in dataclasses.fields(ValidateC
 @click.option("--fingerprint", default="", help="Source fingerprint; equal to the champion's means skip.")
 @click.option("--min-frames", type=click.IntRange(min=1), default=_DEFAULTS["min_frames"], show_default=True)
 @click.option(
+    "--min-select-frames",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS["min_select_frames"],
+    show_default=True,
+    help="Frames the select split needs (training chooses its kept weights on it); 0: none.",
+)
+@click.option(
     "--max-void-share",
     type=click.FloatRange(0, 1, min_open=True),
     default=_DEFAULTS["max_void_share"],

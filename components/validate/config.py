@@ -18,6 +18,9 @@ class ValidateConfig:
         out: folder receiving statistics.json, anomalies.json and statistics.md.
         fingerprint: the source fingerprint (source or synth step); empty when unknown.
         min_frames: each of `required_splits` needs at least this many frames.
+        min_select_frames: the select split (train frames the shard step holds out, on which training
+            chooses the weights it keeps) needs at least this many frames; 0 for shards that no
+            training here will read.
         max_void_share: no frame of a labelled split may be more void than this share.
         min_image_std: an image whose grey levels vary less than this (0..255) is constant.
         required_splits: splits that must exist, hold every non-void category and pass the void check.
@@ -45,6 +48,7 @@ class ValidateConfig:
     out: str
     fingerprint: str = ""
     min_frames: int = 1
+    min_select_frames: int = 1
     max_void_share: float = 0.9
     min_image_std: float = 1.0
     required_splits: tuple[str, ...] = ("train", "val")
@@ -69,6 +73,8 @@ class ValidateConfig:
     def __post_init__(self):
         if self.min_frames < 1:
             raise ValueError(f"min_frames must be at least 1, got {self.min_frames}")
+        if self.min_select_frames < 0:
+            raise ValueError(f"min_select_frames must be at least 0, got {self.min_select_frames}")
         if not 0.0 < self.max_void_share <= 1.0:
             raise ValueError(f"max_void_share must lie in (0, 1], got {self.max_void_share}")
         if self.min_image_std < 0:

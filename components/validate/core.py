@@ -40,6 +40,7 @@ class ValidationResult:
 
 def _schema_anomalies(config: ValidateConfig, splits: dict, frames, manifest: dict) -> list[checks.Anomaly]:
     found = checks.check_splits(splits, config.required_splits, config.min_frames)
+    found += checks.check_selection(splits, SELECT, config.min_select_frames)
     found += checks.check_frames(
         frames,
         size=f"{manifest['height']}x{manifest['width']}",

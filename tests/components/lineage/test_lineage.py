@@ -45,7 +45,9 @@ def _all_categories(seed: int) -> np.ndarray:
 
 
 def _validate(shards, out, name, **overrides):
-    return validate(ValidateConfig(shards=str(shards), out=str(out), registered_model=name, **overrides))
+    # shard_source writes no select split: these tests are about the champion's lineage.
+    settings = {"registered_model": name, "min_select_frames": 0, **overrides}
+    return validate(ValidateConfig(shards=str(shards), out=str(out), **settings))
 
 
 def test_validate_skips_unchanged_data_and_flags_drift_against_the_champion(source, tmp_path, mlflow_uri):
@@ -197,6 +199,7 @@ def test_darker_frames_and_a_colour_cast_camera_are_drift(source, tmp_path, mlfl
         _validate(shards, tmp_path / "v3", name, fingerprint="f2", drift_policy="fail")
     # The limits are settings: wide enough, the same shards pass.
     wide = ["--max-brightness-shift", "255", "--max-colour-shift", "1", "--max-contrast-shift", "1"]
+    wide += ["--min-select-frames", "0"]
     argv = ["validate", "--shards", str(shards), "--out", str(tmp_path / "v4"), "--name", name, *wide]
     passed = CliRunner().invoke(main, argv)
     assert passed.exit_code == 0, passed.output

@@ -16,7 +16,8 @@ from cityseg.components.validate.statistics import compute_statistics, read_reco
 from tests.builders import image_path, label_path, write_png
 from tests.components.validate.conftest import HEIGHT, WIDTH, shard_source
 
-OFFLINE = {"registered_model": ""}
+# The hand-made sources have no select split (see shard_source): its own test asks for one.
+OFFLINE = {"registered_model": "", "min_select_frames": 0}
 
 
 @pytest.fixture(autouse=True)
@@ -120,6 +121,22 @@ def test_too_few_frames_and_sizes_other_than_the_manifest_are_named(source, tmp_
         validate(_config(shards, tmp_path))
 
 
+def test_shards_without_a_select_frame_are_refused_before_training(source, tmp_path):
+    """Training chooses the weights it keeps on select: shards without it fail here, not in train."""
+    shards = shard_source(source, tmp_path)
+    with pytest.raises(
+        DataValidationError,
+        match=r"select: 0 frames, fewer than min_select_frames 1; .*larger select_fraction",
+    ):
+        validate(_config(shards, tmp_path, min_select_frames=1))
+    held_out = shard_source(source, tmp_path / "held_out", select_fraction=0.5)
+    frames = json.loads((held_out / "manifest.json").read_text())["splits"]["select"]["examples"]
+    assert frames >= 1
+    assert validate(_config(held_out, tmp_path, min_select_frames=frames)).retrain
+    with pytest.raises(DataValidationError, match=rf"select: {frames} frames, fewer than min_select_frames"):
+        validate(_config(held_out, tmp_path, min_select_frames=frames + 1))
+
+
 def test_the_cli_fails_with_the_message_and_no_traceback(source, tmp_path):
     write_png(image_path(source, "val", "frankfurt", 0), np.full((HEIGHT, WIDTH, 3), 255, np.uint8))
     shards = shard_source(source, tmp_path)
@@ -194,6 +211,7 @@ def test_image_drift_flags_what_moved_past_its_limit_and_nothing_else():
         ("drift_policy", "ignore", "drift_policy must be one of warn, fail"),
         ("drift_metric", "kl", "drift_metric must be one of js, linf"),
         ("min_frames", 0, "min_frames must be at least 1"),
+        ("min_select_frames", -1, "min_select_frames must be at least 0"),
         ("max_colour_shift", -0.1, "max_colour_shift must be at least 0, got -0.1"),
     ],
 )
