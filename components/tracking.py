@@ -234,24 +234,28 @@ def tensorflow_requirements(version_of=importlib.metadata.version) -> dict[str, 
     }
 
 
-def log_keras_model(model, sample, name: str = "model") -> None:
+def log_keras_model(model, sample, name: str = "model", extra_files: tuple[Path, ...] = ()) -> None:
     """Log a Keras model to the active run, with the signature of its prediction on `sample`.
 
     Its requirements.txt names the TensorFlow distribution it was trained with, so a loader gets
     what ran; the MLmodel metadata `tensorflow_requirements` holds the CPU and the GPU variant at
-    that version, for a loader on the other kind of machine.
+    that version, for a loader on the other kind of machine. `extra_files` go into the logged
+    model's own artifacts (MLflow 3 keeps them apart from the run's), so a registered version of it
+    carries them.
     """
     signature = mlflow.models.infer_signature(sample, model.predict(sample, verbose=0))
     tensorflow = tensorflow_requirements()
     # Stated, not inferred: MLflow infers them by loading the model in a subprocess, 8 s a run.
     requirements = [*mlflow.keras.get_default_pip_requirements(), tensorflow["installed"]]
-    mlflow.keras.log_model(
+    logged = mlflow.keras.log_model(
         model,
         name=name,
         signature=signature,
         pip_requirements=requirements,
         metadata={"tensorflow_requirements": {"cpu": tensorflow["cpu"], "gpu": tensorflow["gpu"]}},
     )
+    for path in extra_files:
+        mlflow.MlflowClient().log_model_artifact(logged.model_id, str(path))
 
 
 def log_files(paths: list[Path], artifact_path: str | None = None) -> None:

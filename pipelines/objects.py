@@ -1,5 +1,9 @@
 """The object pipeline: (synth objects | check source) -> crops -> train -> evaluate -> push.
 
+Training launches as the training pipeline's does (`steps.launched_training`): on GKE as a TFJob
+of `workers` GPU workers on the checkpoint volume, whose waiting task asks for no GPU; locally in
+the task, or as `workers` local processes.
+
 `create_pipeline(...)` is a pure factory like the training pipeline's: where it runs is an explicit
 `Target`, the parameters and their defaults come from the steps' config dataclasses, and `wire` only
 connects steps of `cityseg.pipelines.steps`. `run_local` runs it in kfp.local for `cityseg run
@@ -17,9 +21,10 @@ from cityseg.components.crops.config import CropsConfig
 from cityseg.components.defaults import defaults
 from cityseg.components.objects.config import ObjectsEvaluateConfig, ObjectsPushConfig, ObjectsTrainConfig
 from cityseg.components.synth.config import SynthConfig
+from cityseg.components.train.launch import Launch
 from cityseg.pipelines.local import LocalRun, run_in_kfp_local
 from cityseg.pipelines.params import Param, build_pipeline
-from cityseg.pipelines.steps import DATA_WORKERS, GKE, LOCAL, Target
+from cityseg.pipelines.steps import DATA_WORKERS, GKE, LOCAL, Target, launched_training
 
 PIPELINE_NAME = "cityseg-objects"
 DESCRIPTION = "Crop Cityscapes object instances, train, evaluate and push an object-type classifier."
@@ -37,7 +42,7 @@ class ObjectsOutputs(NamedTuple):
 def objects_params() -> tuple[Param, ...]:
     """The object pipeline's parameters, defaults read from the steps' dataclasses."""
     synth, crops = defaults(SynthConfig), defaults(CropsConfig)
-    train, push = defaults(ObjectsTrainConfig), defaults(ObjectsPushConfig)
+    train, push, launch = defaults(ObjectsTrainConfig), defaults(ObjectsPushConfig), defaults(Launch)
     return (
         Param(
             "data",
@@ -73,6 +78,13 @@ def objects_params() -> tuple[Param, ...]:
         Param("augment", str, ",".join(train.augment), "comma-separated: flip, shift, color, scale."),
         Param("class_weighting", str, train.class_weighting, "none or balanced."),
         Param("seed", int, train.seed, "seed of the synthetic data and of training."),
+        Param(
+            "workers",
+            int,
+            launch.workers,
+            "training workers; on the cluster the training is a TFJob of that many GPU workers.",
+        ),
+        Param("gpus_per_worker", int, launch.gpus_per_worker, "GPUs per training worker on the cluster."),
         Param("registered_model", str, push.name, "MLflow registered model name."),
         Param("min_macro_f1", float, push.min_macro_f1, "absolute gate on val macro-F1."),
         Param("min_improvement", float, push.min_improvement, "required macro-F1 gain over the champion."),
@@ -106,6 +118,29 @@ def _source(steps, configure, p):
     )
 
 
+def _train(steps, configure, p, crops):
+    """The train task: the run's only training, so on the cluster a TFJob on the checkpoint volume."""
+    return launched_training(
+        steps,
+        configure,
+        "train_objects",
+        on_volume=configure.on_cluster,
+        gpus=p.gpus_per_worker,
+        crops=crops,
+        epochs=p.epochs,
+        batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        width=p.model_width,
+        augment=p.augment,
+        class_weighting=p.class_weighting,
+        seed=p.seed,
+        workers=p.workers,
+        gpus_per_worker=p.gpus_per_worker,
+        mlflow_tracking_uri=p.mlflow_tracking_uri,
+        mlflow_experiment=p.mlflow_experiment,
+    )
+
+
 def create_pipeline(target: Target = GKE, name: str = PIPELINE_NAME):
     """The object pipeline for `target`: crops are cached on the source's fingerprint, as shards are."""
     steps, configure = target.wiring()
@@ -125,20 +160,7 @@ def create_pipeline(target: Target = GKE, name: str = PIPELINE_NAME):
         )
         crops = configure(crops_task, "crops", cache=True).outputs["shards"]
         tracking_uri = p.mlflow_tracking_uri
-        train_task = steps.train_objects(
-            crops=crops,
-            epochs=p.epochs,
-            batch_size=p.batch_size,
-            learning_rate=p.learning_rate,
-            width=p.model_width,
-            augment=p.augment,
-            class_weighting=p.class_weighting,
-            seed=p.seed,
-            mlflow_tracking_uri=tracking_uri,
-            mlflow_experiment=p.mlflow_experiment,
-            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        )
-        configure(train_task, "train_objects", cache=False, gpus=1)
+        train_task = _train(steps, configure, p, crops)
         model = train_task.outputs["model"]
         evaluate_task = steps.evaluate_objects(
             crops=crops,
@@ -181,6 +203,9 @@ def validate_params(params: dict) -> None:
         ValueError: naming the parameter's config field and what is wrong with it.
     """
     augment = tuple(name.strip() for name in params["augment"].split(",") if name.strip())
+    for name, minimum in (("workers", 1), ("gpus_per_worker", 0)):
+        if params[name] < minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {params[name]}")
     CropsConfig(
         "data",
         "out",

@@ -1,4 +1,4 @@
-"""The wiring both pipelines share: the steps on a registry, task settings, data, train + evaluate, push.
+"""The wiring the pipelines share: the steps on a registry, task settings, data, training, evaluate, push.
 
 A pipeline's DAG is built from these pieces inside its `wire(p)` function, where `p.<name>` is a
 pipeline parameter (see `cityseg.pipelines.params`). The components and the resources their tasks
@@ -174,6 +174,33 @@ class Trainee(NamedTuple):
     seed: object
 
 
+def launched_training(
+    steps: Steps, configure: TaskSettings, name: str, *, on_volume: bool, gpus, **arguments
+):
+    """A task of the training component `name` (uncached, retried) with its launch settings; returns it.
+
+    With `on_volume` the task launches its workers as a TFJob of its own image and only waits for
+    it, so it asks for no GPU (its workers get them); the checkpoint volume is mounted, where the
+    workers write under the run id and a retried task finds its TFJob's work
+    (`cityseg.components.train.launch`). Otherwise the task runs its workers itself (launcher
+    "local"), on `gpus` GPUs on the cluster. `arguments` are the component's other parameters.
+    """
+    cluster = configure.cluster
+    task = getattr(steps, name)(
+        launcher="tfjob" if on_volume else "local",
+        image=steps.image(name),
+        checkpoint_root=cluster.checkpoint_mount if on_volume else "",
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        **arguments,
+    )
+    configure(task, name, cache=False, gpus=None if on_volume else gpus).set_retry(**TRAIN_RETRY)
+    if on_volume:
+        kubernetes.mount_pvc(task, pvc_name=cluster.checkpoint_claim, mount_path=cluster.checkpoint_mount)
+        # The checkpoint volume is GCS FUSE; GKE injects its sidecar only into annotated pods.
+        kubernetes.add_pod_annotation(task, "gke-gcsfuse/volumes", "true")
+    return task
+
+
 def train_and_evaluate(
     steps: Steps,
     configure: TaskSettings,
@@ -195,30 +222,21 @@ def train_and_evaluate(
             configurations would share that folder and TFJob name: each keeps checkpoints in its output.
     """
     on_volume = configure.on_cluster and one_per_run
-    train_task = steps.train(
+    train_task = launched_training(
+        steps,
+        configure,
+        "train",
+        on_volume=on_volume,
+        gpus=p.gpus_per_worker,
         shards=shards,
         model_name=trainee.model,
         loss=trainee.loss,
         augment=trainee.augment,
         seed=trainee.seed,
         workers=workers,
-        launcher="tfjob" if on_volume else "local",
-        image=steps.image("train"),
-        checkpoint_root=configure.cluster.checkpoint_mount if on_volume else "",
-        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         parent_run_id=parent_run_id,
         **settings(p, TRAINING_SETTINGS),
     )
-    gpus = None if on_volume else p.gpus_per_worker  # a TFJob's workers get the GPUs, its waiting task none
-    configure(train_task, "train", cache=False, gpus=gpus).set_retry(**TRAIN_RETRY)
-    if on_volume:
-        kubernetes.mount_pvc(
-            train_task,
-            pvc_name=configure.cluster.checkpoint_claim,
-            mount_path=configure.cluster.checkpoint_mount,
-        )
-        # The checkpoint volume is GCS FUSE; GKE injects its sidecar only into annotated pods.
-        kubernetes.add_pod_annotation(train_task, "gke-gcsfuse/volumes", "true")
     evaluate_task = steps.evaluate(
         shards=shards,
         model=train_task.outputs["model"],

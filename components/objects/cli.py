@@ -1,6 +1,12 @@
-"""`cityseg objects train | evaluate | push`: the object classifier's steps from the command line."""
+"""`cityseg objects train | evaluate | push`: the object classifier's steps from the command line.
+
+This module owns the classifier's worker command line: `train_argv` turns an ObjectsTrainConfig
+back into `cityseg objects train` arguments, which every worker runs, a local process
+(`--workers N`) or a TFJob pod (`cityseg.components.objects.launch`).
+"""
 
 import json
+from pathlib import Path
 
 import click
 
@@ -11,6 +17,8 @@ from cityseg.components.objects.config import (
     ObjectsPushConfig,
     ObjectsTrainConfig,
 )
+from cityseg.components.train.launch import Launch
+from cityseg.components.train.worker_command import command_argv, launch_local
 
 TRAIN, EVALUATE, PUSH = (
     defaults(ObjectsTrainConfig),
@@ -24,6 +32,13 @@ def _config(config_class, **fields):
         return config_class(**fields)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
+
+
+def _augmentations(ctx, param, value: str) -> tuple[str, ...]:
+    # Unknown names are the config's to refuse; "none" is how `train_argv` writes an empty list.
+    if value.strip().lower() == "none":
+        return ()
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 @click.group()
@@ -48,7 +63,8 @@ def objects() -> None:
     "--augment",
     default=",".join(TRAIN.augment),
     show_default=True,
-    help=f"Comma-separated: {', '.join(AUGMENTATIONS)}.",
+    callback=_augmentations,
+    help=f"Comma-separated: {', '.join(AUGMENTATIONS)}; or none.",
 )
 @click.option(
     "--class-weighting",
@@ -58,21 +74,51 @@ def objects() -> None:
 )
 @click.option("--seed", type=int, default=TRAIN.seed, show_default=True)
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=defaults(Launch).workers,
+    show_default=True,
+    help="Local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy), as a TFJob would run them.",
+)
+@click.option(
     "--mlflow-tracking-uri", "tracking_uri", default=None, help="MLflow server; default: the local store."
 )
-def train(augment: str, **options) -> None:
+@click.option("--experiment", default=TRAIN.experiment, show_default=True, help="MLflow experiment name.")
+@click.option("--kfp-run-id", help="KFP run id to tag the MLflow run with.")
+@click.option(
+    "--work-dir", default=TRAIN.work_dir, show_default=True, help="Work folder for the local MLflow store."
+)
+def train(workers: int, **options) -> None:
     """Train the classifier and write OUT/model.keras, history.json and train_info.json."""
     from cityseg.components.objects.train import train as train_classifier
+    from cityseg.components.objects.train import validate
+    from cityseg.components.tracking import TrackingUnavailableError, connect
+    from cityseg.components.train.distribute import WorkerFailedError
 
-    names = tuple(name.strip() for name in augment.split(",") if name.strip())
-    config = _config(ObjectsTrainConfig, augment=names, **options)
+    config = _config(ObjectsTrainConfig, **options)
     try:
-        info = train_classifier(config)
-    except ValueError as err:
+        if workers > 1:
+            validate(config)
+            # Fail on an unreachable MLflow server before the workers start TensorFlow.
+            connect(config.tracking_uri, work_dir=config.work_dir)
+            launch_local(train_argv(config), workers, Path(config.out) / "logs")
+            info = json.loads((Path(config.out) / "train_info.json").read_text())
+        else:
+            info = train_classifier(config)
+    except (ValueError, TrackingUnavailableError, WorkerFailedError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(
-        f"val accuracy {info['val_accuracy']:.3f}, {info['epochs']} epochs in {info['training_time_s']:.0f} s"
+        f"val accuracy {info['val_accuracy']:.3f}, {info['epochs']} epochs in "
+        f"{info['training_time_s']:.0f} s ({info['strategy']} x{info['replicas']}), model folder {config.out}"
     )
+
+
+def train_argv(config: ObjectsTrainConfig) -> list[str]:
+    """The `cityseg objects train ...` arguments for `config`: what every worker, local or TFJob pod, runs.
+
+    Built from the command's own options, so a new ObjectsTrainConfig field with a flag travels too.
+    """
+    return command_argv(["objects", "train"], train, config)
 
 
 @objects.command()

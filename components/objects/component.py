@@ -19,6 +19,11 @@ def train_objects(
     augment: str,
     class_weighting: str,
     seed: int,
+    workers: int,
+    gpus_per_worker: int,
+    launcher: str,
+    image: str,
+    checkpoint_root: str,
     mlflow_tracking_uri: str,
     mlflow_experiment: str,
     run_id: str,
@@ -29,24 +34,39 @@ def train_objects(
         crops: the crop shards.
         model: the model folder: model.keras, history.json, train_info.json.
         epochs: training epochs.
-        batch_size: global batch size.
+        batch_size: global batch size, split between the replicas.
         learning_rate: initial learning rate (cosine decay).
         width: channels of the first stage.
         augment: comma-separated augmentations (flip, shift, color, scale); empty for none.
         class_weighting: none or balanced.
         seed: random seed.
+        workers: training workers (MultiWorkerMirroredStrategy when more than one).
+        gpus_per_worker: GPUs per worker of a TFJob.
+        launcher: "local" runs workers as processes here, "tfjob" as a Kubeflow TFJob.
+        image: the image TFJob workers run.
+        checkpoint_root: volume shared across retries, where a TFJob's chief writes the model
+            folder; empty trains in the output.
         mlflow_tracking_uri: MLflow server; empty means MLFLOW_TRACKING_URI or the local store.
         mlflow_experiment: MLflow experiment of the run.
-        run_id: the KFP run id, tagged on the MLflow run.
+        run_id: the KFP run id, tagged on the MLflow run and naming the TFJob and its folder.
     """
     params = dict(locals())
     from cityseg.components.kfp_params import step_config
     from cityseg.components.objects.config import ObjectsTrainConfig
-    from cityseg.components.objects.train import train
+    from cityseg.components.objects.launch import TRAINER
+    from cityseg.components.train.launch import Launch, train_model
 
+    launch = Launch(workers, launcher, gpus_per_worker, image, checkpoint_root, crops.uri)
     augmentations = tuple(name.strip() for name in augment.split(",") if name.strip())
-    config = step_config(ObjectsTrainConfig, params, data=crops.path, out=model.path, augment=augmentations)
-    return train(config)["val_accuracy"]
+    config = step_config(
+        ObjectsTrainConfig,
+        params,
+        others=("workers", "launcher", "gpus_per_worker", "image", "checkpoint_root"),
+        data=crops.path,
+        out=model.path,
+        augment=augmentations,
+    )
+    return train_model(config, launch, TRAINER)["val_accuracy"]
 
 
 @container_images.component

@@ -71,24 +71,44 @@ def augment(image, seed, names: tuple[str, ...]):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def make_dataset(data: str, split: str, batch_size: int, *, training: bool, names=(), seed: int = 0):
-    """Batches of (float32 crops in 0..255, int32 labels); shuffled and augmented when `training`."""
+def make_dataset(
+    data: str,
+    split: str,
+    batch_size: int,
+    *,
+    training: bool,
+    names=(),
+    seed: int = 0,
+    weights: dict[int, float] | None = None,
+    drop_remainder: bool = False,
+):
+    """Batches of (float32 crops in 0..255, int32 labels); shuffled and augmented when `training`.
+
+    `weights` (class -> loss weight) adds each crop's class weight as a third element, the sample
+    weight that `fit`'s `class_weight` would give it, and that the multi-worker loop takes too.
+    """
     import tensorflow as tf
 
     dataset = tf.data.TFRecordDataset(split_files(data, split)).map(
         parse_crop, num_parallel_calls=tf.data.AUTOTUNE
     )
     dataset = dataset.cache()
-    if not training:
-        return (
-            dataset.map(lambda image, label: (tf.cast(image, tf.float32), label))
-            .batch(batch_size)
-            .prefetch(2)
+    if training:
+        dataset = dataset.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+        counter = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
+        dataset = tf.data.Dataset.zip((dataset, counter)).map(
+            lambda example, key: (augment(example[0], key, tuple(names)), example[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
-    dataset = dataset.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
-    counter = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
-    dataset = tf.data.Dataset.zip((dataset, counter)).map(
-        lambda example, key: (augment(example[0], key, tuple(names)), example[1]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return dataset.batch(batch_size).prefetch(2)
+    else:
+        dataset = dataset.map(lambda image, label: (tf.cast(image, tf.float32), label))
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if weights is not None:
+        table = tf.constant([weights[index] for index in range(len(CLASSES))], tf.float32)
+        dataset = dataset.map(lambda images, labels: (images, labels, tf.gather(table, labels)))
+    # Under MultiWorkerMirroredStrategy every worker reads every shard and keeps its slice of each
+    # global batch: with few shard files, file-level sharding would give workers unequal step counts
+    # and stall the collectives.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.prefetch(2).with_options(options)

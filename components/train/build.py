@@ -1,7 +1,7 @@
 """What one training run is made of: its inputs, its compiled model and its callbacks.
 
-As in TF Model Garden's tasks: `build_inputs`, `build_model` (with the loss and the metrics), and
-the callbacks `fit` and the multi-worker loop share.
+As in TF Model Garden's tasks: `build_inputs`, `build_model` (with the loss and the metrics), the
+callbacks `fit` and the multi-worker loop share, and the scores that loop keeps (`SEGMENTATION_SCORES`).
 """
 
 from pathlib import Path
@@ -9,19 +9,30 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from cityseg.components import splits
+from cityseg.components import metrics, splits
 from cityseg.components.dataset import AugmentConfig, make_dataset
 from cityseg.components.train.backup import Backup
 from cityseg.components.train.config import AUGMENTATIONS, TrainConfig
-from cityseg.components.train.confusion import ConfusionMatrixScore
+from cityseg.components.train.confusion import ConfusionMatrixScore, confusion_counts
 from cityseg.components.train.distribute import Task
 from cityseg.components.train.losses import build_loss, class_weights
 from cityseg.components.train.models import build_model as build_network
+from cityseg.components.train.multi_worker_loop import EpochScores
 from cityseg.components.train.progress import EpochRecorder
 
 # Score that early stopping, the LR plateau and the best weights watch: the selection split's, never
 # val's, so that the val score the pipeline blesses a model on is of data no choice has seen.
 MONITOR = f"{splits.SELECT}_mean_dice"
+
+
+def _dice_and_iou(matrix) -> dict:
+    scores = metrics.scores(matrix)
+    return {name: scores[name] for name in ("mean_dice", "mean_iou")}
+
+
+# What the multi-worker loop scores each epoch: Dice and IoU from the split's confusion matrix, as the
+# `ConfusionMatrixScore` metrics that `fit` keeps.
+SEGMENTATION_SCORES = EpochScores(counts=confusion_counts, scores=_dice_and_iou)
 
 
 class SelectionScores(keras.callbacks.Callback):

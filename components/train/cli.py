@@ -1,12 +1,11 @@
 """`cityseg train`: argv -> TrainConfig -> core.train, or N local workers running this same command.
 
 This module owns the worker command line: `train_argv` turns a TrainConfig back into this command's
-arguments, which every worker runs, a local process (`launch_local`) or a TFJob pod
+arguments, which every worker runs, a local process (`worker_command.launch_local`) or a TFJob pod
 (`cityseg.components.train.launch`).
 """
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -23,6 +22,7 @@ from cityseg.components.train.core import train as run_training
 from cityseg.components.train.core import validate
 from cityseg.components.train.losses import CLASS_WEIGHTINGS, LOSSES
 from cityseg.components.train.models import MODELS
+from cityseg.components.train.worker_command import command_argv, launch_local
 
 DEFAULTS = defaults(TrainConfig)
 
@@ -135,7 +135,7 @@ def train(workers: int, **kwargs) -> None:
     try:
         if workers > 1:
             connect(config.tracking_uri, work_dir=config.work_dir)
-            launch_local(config, workers, Path(config.out) / "logs")
+            launch_local(train_argv(config), workers, Path(config.out) / "logs")
             info = json.loads((Path(config.out) / "train_info.json").read_text())
             info["history"] = json.loads((Path(config.out) / "history.json").read_text())
         else:
@@ -156,29 +156,4 @@ def train_argv(config: TrainConfig) -> list[str]:
 
     Built from the train command's own options, so a new TrainConfig field with a flag travels too.
     """
-    argv = ["train"]
-    for param in train.params:
-        value = getattr(config, param.name or "", None)
-        if not isinstance(param, click.Option) or value is None:
-            continue
-        flag = param.opts[0]
-        if param.is_flag:
-            argv.append(flag if value else param.secondary_opts[0])
-        elif isinstance(value, tuple):
-            argv += [flag, ",".join(value) or "none"]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
-def launch_local(config: TrainConfig, workers: int, log_dir: Path) -> None:
-    """Train `config` as `workers` local processes on 127.0.0.1, each with its log in `log_dir`.
-
-    Raises:
-        cityseg.components.train.distribute.WorkerFailedError: a worker failed.
-    """
-    from cityseg.components.train.distribute import launch_local_workers
-
-    # This interpreter, not a `cityseg` script on PATH: the task may run outside the venv's bin.
-    cityseg = [sys.executable, "-c", "from cityseg.cli import main; main()"]
-    launch_local_workers([*cityseg, *train_argv(config)], workers, log_dir)
+    return command_argv(["train"], train, config)

@@ -107,7 +107,7 @@ def _fit(config: TrainConfig, strategy, task: Task, size, manifest: dict, datase
     """Build and train the model, resuming from the backup; returns it and the summary across resumes."""
     import tensorflow as tf
 
-    from cityseg.components.train.build import build_callbacks, build_model
+    from cityseg.components.train.build import SEGMENTATION_SCORES, build_callbacks, build_model
     from cityseg.components.train.multi_worker_loop import fit_multi_worker
 
     train_split = manifest["splits"]["train"]
@@ -125,7 +125,7 @@ def _fit(config: TrainConfig, strategy, task: Task, size, manifest: dict, datase
         checkpoint_dir = Backup(config.out).root / "chief"
         fit_multi_worker(
             model, strategy, train_ds, select_ds, epochs=config.epochs, callbacks=callbacks,
-            checkpoint_dir=checkpoint_dir, is_chief=task.is_chief,
+            scores=SEGMENTATION_SCORES, checkpoint_dir=checkpoint_dir, is_chief=task.is_chief,
         )  # fmt: skip
     else:
         # make_dataset shuffles; Keras would only warn that it cannot shuffle a tf.data.Dataset.

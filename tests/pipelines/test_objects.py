@@ -5,10 +5,12 @@ import yaml
 from click.testing import CliRunner
 
 from cityseg.cli import main
+from cityseg.components import container_images
 from cityseg.components.crops.config import CropsConfig
 from cityseg.components.defaults import defaults
 from cityseg.components.objects.config import ObjectsPushConfig, ObjectsTrainConfig
 from cityseg.components.push import registry
+from cityseg.components.train.launch import Launch
 from cityseg.pipelines.client import compile_pipeline
 
 STEPS = ["crops", "train-objects", "evaluate-objects", "push-objects"]
@@ -46,17 +48,55 @@ def test_the_steps_run_in_order_and_only_the_data_steps_are_cached(gke):
     assert tasks["synth-objects"]["cachingOptions"] == {"enableCache": True}
 
 
-def test_training_gets_a_gpu_and_every_task_its_image_and_secrets(gke):
+def test_training_is_a_tfjob_on_the_checkpoint_volume_and_its_waiting_task_asks_for_no_gpu(gke):
     ir, platform = gke
     executors = ir["deploymentSpec"]["executors"]
-    assert executors["exec-train-objects"]["container"]["resources"]["accelerator"]["resourceCount"] == "1"
+    # train_objects only submits its TFJob and waits: the job's workers ask for the GPUs.
+    assert "accelerator" not in executors["exec-train-objects"]["container"]["resources"]
+    assert "nodeSelector" not in platform["exec-train-objects"]
+    assert "tolerations" not in platform["exec-train-objects"]
+    (mount,) = platform["exec-train-objects"]["pvcMount"]
+    assert (mount["constant"], mount["mountPath"]) == ("cityseg-checkpoints", "/mnt/checkpoints")
+    assert platform["exec-train-objects"]["podMetadata"]["annotations"] == {"gke-gcsfuse/volumes": "true"}
+    task = _tasks(ir)["train-objects"]
+    constants = {
+        name: value["runtimeValue"]["constant"]
+        for name, value in task["inputs"]["parameters"].items()
+        if "runtimeValue" in value
+    }
+    assert constants["launcher"] == "tfjob" and constants["checkpoint_root"] == "/mnt/checkpoints"
+    # The TFJob's workers run `cityseg objects train` in the train image.
+    assert constants["image"] == container_images.image("train")
+    assert task["inputs"]["parameters"]["workers"] == {"componentInputParameter": "workers"}
+    assert task["inputs"]["parameters"]["gpus_per_worker"] == {"componentInputParameter": "gpus_per_worker"}
+    assert task["retryPolicy"]["maxRetryCount"] == 3
+
+
+def test_every_task_gets_its_image_and_secrets(gke):
+    ir, platform = gke
+    executors = ir["deploymentSpec"]["executors"]
     images = {
         name: executor["container"]["image"].rsplit("/", 1)[1].split(":")[0]
         for name, executor in executors.items()
     }
     assert images["exec-crops"] == "cityseg-shard" and images["exec-push-objects"] == "cityseg-push"
+    assert images["exec-train-objects"] == "cityseg-train"
     for name in executors:
         assert platform[name]["secretAsVolume"][0]["secretName"] == "gcs-credentials", name
+
+
+def test_locally_the_training_runs_in_its_task(tmp_path):
+    from kfp import compiler
+
+    from cityseg.pipelines.objects import create_pipeline
+    from cityseg.pipelines.steps import LOCAL
+
+    compiler.Compiler().compile(create_pipeline(LOCAL), str(tmp_path / "local.yaml"))
+    ir, *platform = yaml.safe_load_all((tmp_path / "local.yaml").read_text())
+    assert platform == []
+    parameters = _tasks(ir)["train-objects"]["inputs"]["parameters"]
+    assert parameters["launcher"] == {"runtimeValue": {"constant": "local"}}
+    assert parameters["checkpoint_root"] == {"runtimeValue": {"constant": ""}}
 
 
 def test_parameters_take_their_defaults_from_the_steps_dataclasses(gke):
@@ -69,6 +109,8 @@ def test_parameters_take_their_defaults_from_the_steps_dataclasses(gke):
     assert parameters["epochs"] == train.epochs and parameters["augment"] == ",".join(train.augment)
     assert parameters["registered_model"] == push.name == "cityseg-objects"
     assert parameters["min_macro_f1"] == push.min_macro_f1
+    launch = defaults(Launch)
+    assert (parameters["workers"], parameters["gpus_per_worker"]) == (launch.workers, launch.gpus_per_worker)
 
 
 def test_run_refuses_flags_the_objects_pipeline_does_not_have():
@@ -78,6 +120,8 @@ def test_run_refuses_flags_the_objects_pipeline_does_not_have():
     assert result.exit_code == 2 and "--param is for --pipeline objects" in result.output
     result = CliRunner().invoke(main, ["run", "--pipeline", "objects", "--param", "crop_size=0"])
     assert result.exit_code == 1 and "size must be at least 1" in result.output
+    result = CliRunner().invoke(main, ["run", "--pipeline", "objects", "--workers", "0"])
+    assert result.exit_code == 1 and "workers must be at least 1, got 0" in result.output
 
 
 @pytest.mark.slow

@@ -5,28 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from cityseg.components.crops.config import CropsConfig
-from cityseg.components.crops.core import write_crops
 from cityseg.components.objects.config import ObjectsEvaluateConfig, ObjectsPushConfig, ObjectsTrainConfig
-from cityseg.components.objects.evaluate import evaluate
+from cityseg.components.objects.evaluate import evaluate, load_classifier
 from cityseg.components.objects.push import push
 from cityseg.components.objects.train import train
 from cityseg.components.push import registry
-from cityseg.components.synth.config import SynthConfig
-from cityseg.components.synth.core import generate
 
 pytestmark = pytest.mark.slow
 NAME = "objects-test"
-
-
-@pytest.fixture(scope="module")
-def crops(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("objects")
-    generate(
-        SynthConfig(out=str(root / "src"), cities=3, frames_per_city=3, height=128, width=256, objects=True)
-    )
-    write_crops(CropsConfig(root / "src", root / "crops", size=16, min_box=8, min_pixels=20, workers=1))
-    return root / "crops"
 
 
 def _train_and_evaluate(crops: Path, out: Path, mlflow_uri: str, seed: int) -> tuple[dict, dict]:
@@ -70,6 +56,11 @@ def test_train_evaluate_push_and_the_gates(crops, trained, mlflow_uri):
     first = push(_push_config(tmp_path / "a", crops, mlflow_uri, min_macro_f1=0.0))
     assert first.blessed and first.aliases == ("champion",) and "no champion; macro_f1" in first.reason
     assert registry.version_tags(NAME, first.version)["eval_macro_f1"] == f"{metrics['macro_f1']:.6g}"
+    # The registered version carries its train_info.json: the server cuts crops with its margin.
+    loaded = load_classifier(f"models:/{NAME}@champion", str(tmp_path / "cache"))
+    assert loaded.version == first.version
+    assert loaded.train_info["crop_margin"] == info["crop_margin"]
+    assert loaded.train_info["mlflow_run_id"] == info["mlflow_run_id"]
     registered = ObjectsPushConfig(
         **{
             **_push_config(tmp_path / "a", crops, mlflow_uri).__dict__,

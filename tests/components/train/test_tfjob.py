@@ -1,5 +1,6 @@
 """The TFJob the train step creates for multi-worker training on the cluster."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ import yaml
 from cityseg.components import container_images
 from cityseg.components.train.cli import train_argv
 from cityseg.components.train.config import TrainConfig
-from cityseg.components.train.launch import Launch, train_model
+from cityseg.components.train.launch import SEGMENTATION, Launch, Trainer, tfjob_name, train_model
 from cityseg.components.train.tfjob import TFJobSpec, build_tfjob
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -104,3 +105,19 @@ def test_a_tfjob_needs_a_shared_checkpoint_volume(tmp_path):
         train_model(CONFIG, Launch(workers=2, launcher="tfjob"))
     with pytest.raises(ValueError, match="launcher: unknown value 'slurm'"):
         train_model(CONFIG, Launch(launcher="slurm"))
+
+
+def test_tfjob_names_are_kubernetes_names_fixed_per_run():
+    run_id = "4F6C1A2E-9B3D-4C8E-A1F0-5D2B7E9C3A10-extra"
+    longest = Trainer("a" * 18, "folder", SEGMENTATION.train, SEGMENTATION.argv)
+    assert tfjob_name(SEGMENTATION, run_id) == "cityseg-train-4f6c1a2e-9b3d-4c8e-a1f0-5d2b7e9c3a10"
+    assert tfjob_name(SEGMENTATION, None) == "cityseg-train-manual"
+    name = tfjob_name(longest, run_id)
+    # RFC 1123 label, as Kubernetes names a TFJob's pods and services after it.
+    assert len(name) == 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+
+
+@pytest.mark.parametrize("name", ["Objects", "a" * 19, "objects_x", "-objects", ""])
+def test_a_trainer_name_that_would_break_its_tfjob_name_is_refused(name):
+    with pytest.raises(ValueError, match="lowercase letters, digits and dashes, at most 18 characters"):
+        Trainer(name, "folder", SEGMENTATION.train, SEGMENTATION.argv)
