@@ -4,9 +4,8 @@ The KFP API server cannot run here; this HTTP server on 127.0.0.1 answers the fe
 client makes and records each request, so the tests check what a real cluster would receive.
 """
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 
 from cityseg.cli import main
 from cityseg.pipelines.client import validate_cron
+from tests.api_stand_in import JSONHandler
 
 API = "/apis/v2beta1"
 RECURRING = {
@@ -24,23 +24,11 @@ RECURRING = {
 }
 
 
-class RecordingKFP(BaseHTTPRequestHandler):
+class RecordingKFP(JSONHandler):
     """Answers healthz, experiments, runs and recurring runs like the KFP v2beta1 API."""
 
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def _record(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length)) if length else None
+        body = self.json_body()
         self.server.requests.append((self.command, self.path.split("?")[0], body))
         return body
 
@@ -48,11 +36,11 @@ class RecordingKFP(BaseHTTPRequestHandler):
         self._record()
         path = self.path.split("?")[0]
         if path == f"{API}/healthz":
-            self._reply({"multi_user": False})
+            self.reply(200, {"multi_user": False})
         elif path == f"{API}/experiments":
-            self._reply({"experiments": [], "total_size": 0})
+            self.reply(200, {"experiments": [], "total_size": 0})
         elif path == f"{API}/recurringruns":
-            self._reply({"recurringRuns": [RECURRING], "total_size": 1})
+            self.reply(200, {"recurringRuns": [RECURRING], "total_size": 1})
         else:
             self.send_error(404)
 
@@ -60,19 +48,21 @@ class RecordingKFP(BaseHTTPRequestHandler):
         body = self._record()
         path = self.path.split("?")[0]
         if path == f"{API}/experiments":
-            self._reply({"experiment_id": "exp-1", "display_name": body["display_name"]})
+            self.reply(200, {"experiment_id": "exp-1", "display_name": body["display_name"]})
         elif path == f"{API}/runs":
-            self._reply({"run_id": "run-1", "display_name": body["display_name"], "experiment_id": "exp-1"})
+            self.reply(
+                200, {"run_id": "run-1", "display_name": body["display_name"], "experiment_id": "exp-1"}
+            )
         elif path == f"{API}/recurringruns":
             # As the KFP API server does: the stored run carries a status that follows the requested mode.
             status = {"ENABLE": "ENABLED", "DISABLE": "DISABLED"}[body["mode"]]
-            self._reply({**body, "recurring_run_id": "rr-1", "status": status})
+            self.reply(200, {**body, "recurring_run_id": "rr-1", "status": status})
         else:
             self.send_error(404)
 
     def do_DELETE(self):
         self._record()
-        self._reply({})
+        self.reply(200, {})
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from cityseg.components.serve.telemetry import Telemetry
+from tests.api_stand_in import JSONHandler
 
 ROOT = Path(__file__).resolve().parents[3]
 PATH = "/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}"
@@ -143,17 +144,7 @@ class KServeAPI:
         return self.obj
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(JSONHandler):
 
     def _pods(self, api: "KServeAPI") -> None:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
@@ -169,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
                 "reason": "Forbidden",
                 "code": 403,
             }
-            return self._reply(403, body)
+            return self.reply(403, body)
         (selector,) = query["labelSelector"]
         label, revision_name = selector.split("=")
         assert label == "serving.knative.dev/revision" and query["fieldSelector"] == ["status.phase=Running"]
@@ -178,7 +169,7 @@ class Handler(BaseHTTPRequestHandler):
              "status": {"phase": "Running", "podIP": ip}}
             for pod, ip in api.pods.get(revision_name, [])
         ]  # fmt: skip
-        self._reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+        self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
 
     def _handle(self, body=None):
         api: KServeAPI = self.server.api
@@ -187,20 +178,19 @@ class Handler(BaseHTTPRequestHandler):
             return self._pods(api)
         if api.refuse:
             status, message = api.refuse
-            return self._reply(
+            return self.reply(
                 status, {"kind": "Status", "status": "Failure", "message": message, "code": status}
             )
         if self.path != api.path or api.obj is None:
             message = f'inferenceservices.serving.kserve.io "{self.path.rsplit("/", 1)[-1]}" not found'
-            return self._reply(404, {"kind": "Status", "status": "Failure", "message": message, "code": 404})
-        return self._reply(200, api.observe() if body is None else api.apply(body))
+            return self.reply(404, {"kind": "Status", "status": "Failure", "message": message, "code": 404})
+        return self.reply(200, api.observe() if body is None else api.apply(body))
 
     def do_GET(self):
         self._handle()
 
     def do_PATCH(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        self._handle(json.loads(self.rfile.read(length)))
+        self._handle(self.json_body())
 
 
 def committed_inferenceservice(model: str | None = None) -> dict:

@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from kubernetes import client
+
+from tests.api_stand_in import JSONHandler
 
 DATA = json.loads(
     (
@@ -104,53 +106,38 @@ class TFJobAPI:
         return 200, self.job
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     """The TFJob paths of the API server, over the `TFJobAPI` state of its server."""
-
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"{}")
 
     def _not_found(self) -> None:
         name = self.server.api.name
-        self._reply(404, _status_body(name, 404, "NotFound", f'tfjobs.kubeflow.org "{name}" not found'))
+        self.reply(404, _status_body(name, 404, "NotFound", f'tfjobs.kubeflow.org "{name}" not found'))
 
     def do_POST(self):
         api: TFJobAPI = self.server.api
-        body = self._body()
+        body = (self.json_body() or {})
         if api.job is not None:
             api.requests.append(("POST", 409))
             message = f'tfjobs.kubeflow.org "{api.name}" already exists'
-            return self._reply(409, _status_body(api.name, 409, "AlreadyExists", message))
+            return self.reply(409, _status_body(api.name, 409, "AlreadyExists", message))
         api.requests.append(("POST", 201))
-        self._reply(201, api.store(body, None, api.plan))
+        self.reply(201, api.store(body, None, api.plan))
 
     def do_GET(self):
         api: TFJobAPI = self.server.api
         job = api.read() if self.path == api.item else None
         api.requests.append(("GET", 200 if job else 404))
-        return self._reply(200, job) if job else self._not_found()
+        return self.reply(200, job) if job else self._not_found()
 
     def do_DELETE(self):
         api: TFJobAPI = self.server.api
-        options = self._body()
+        options = (self.json_body() or {})
         if self.path != api.item or api.job is None:
             api.requests.append(("DELETE", 404))
             return self._not_found()
         status, body = api.delete(options)
         api.requests.append(("DELETE", status, options))
-        self._reply(status, body)
+        self.reply(status, body)
 
 
 @contextmanager
