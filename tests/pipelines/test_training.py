@@ -180,7 +180,12 @@ def test_local_platform_leaves_the_cluster_settings_out(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("pipeline", "committed"), [("training", "pipeline.yaml"), ("compare", "pipeline-compare.yaml")]
+    ("pipeline", "committed"),
+    [
+        ("training", "pipeline.yaml"),
+        ("compare", "pipeline-compare.yaml"),
+        ("objects", "pipeline-objects.yaml"),
+    ],
 )
 def test_committed_pipeline_yaml_is_up_to_date(tmp_path, pipeline, committed):
     out = tmp_path / committed
