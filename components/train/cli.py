@@ -13,15 +13,14 @@ import click
 from cityseg.components.defaults import defaults
 from cityseg.components.train.config import (
     AUGMENTATIONS,
+    CLASS_WEIGHTINGS,
+    LOSS_NAMES,
     LR_SCHEDULES,
+    MODEL_STRIDES,
     ConfigError,
     TrainConfig,
     check_config,
 )
-from cityseg.components.train.core import train as run_training
-from cityseg.components.train.core import validate
-from cityseg.components.train.losses import CLASS_WEIGHTINGS, LOSSES
-from cityseg.components.train.models import MODELS
 from cityseg.components.train.worker_command import command_argv, launch_local
 
 DEFAULTS = defaults(TrainConfig)
@@ -37,8 +36,8 @@ def _augmentations(ctx, param, value: str) -> tuple[str, ...]:
 @click.command()
 @click.option("--data", required=True, help="Shard folder (or gs:// prefix) written by `cityseg shard`.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model folder to write.")
-@click.option("--model", type=click.Choice(list(MODELS)), default=DEFAULTS.model, show_default=True)
-@click.option("--loss", type=click.Choice(list(LOSSES)), default=DEFAULTS.loss, show_default=True)
+@click.option("--model", type=click.Choice(list(MODEL_STRIDES)), default=DEFAULTS.model, show_default=True)
+@click.option("--loss", type=click.Choice(LOSS_NAMES), default=DEFAULTS.loss, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option(
     "--batch-size",
@@ -118,7 +117,10 @@ def _augmentations(ctx, param, value: str) -> tuple[str, ...]:
 )
 def train(workers: int, **kwargs) -> None:
     """Train a segmentation model on shards and write the model folder (tracked in MLflow)."""
+    # TensorFlow loads here, when a training runs, not for --help or for the pipelines' argv.
     from cityseg.components.tracking import TrackingUnavailableError, connect
+    from cityseg.components.train.core import train as run_training
+    from cityseg.components.train.core import validate
     from cityseg.components.train.distribute import WorkerFailedError
 
     config = TrainConfig(**kwargs)

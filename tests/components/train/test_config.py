@@ -82,3 +82,19 @@ def test_checking_a_config_does_not_import_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_the_train_command_line_and_its_help_do_not_import_tensorflow():
+    """`cityseg train --help` answers at once, and the launcher builds worker argv without TensorFlow."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from cityseg.cli import main\n"
+        "from cityseg.components.train.cli import train_argv\n"
+        "from cityseg.components.train.config import TrainConfig\n"
+        "assert CliRunner().invoke(main, ['train', '--help']).exit_code == 0\n"
+        "train_argv(TrainConfig(data='d', out='o'))\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
