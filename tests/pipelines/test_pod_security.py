@@ -7,7 +7,7 @@ from cityseg.pipelines.client import compile_pipeline
 from cityseg.pipelines.steps import RESOURCES
 
 
-@pytest.fixture(scope="module", params=["training", "compare"])
+@pytest.fixture(scope="module", params=["training", "compare", "objects"])
 def compiled(request, tmp_path_factory) -> tuple[str, dict, dict]:
     """(pipeline, IR executors, kubernetes platform executors) of the GKE pipeline."""
     path = compile_pipeline(request.param, tmp_path_factory.mktemp("ir") / "pipeline.yaml")
@@ -48,12 +48,14 @@ def test_every_task_is_limited_to_what_it_requests(compiled):
 
 def test_the_train_task_that_launches_a_tfjob_asks_for_no_gpu(compiled):
     pipeline, executors, platform = compiled
-    train = executors["exec-train"]["container"]["resources"]
-    if pipeline == "training":
+    task = "exec-train-objects" if pipeline == "objects" else "exec-train"
+    train = executors[task]["container"]["resources"]
+    if pipeline in ("training", "objects"):
         # The run's only training is a TFJob: its workers ask for the GPUs, the waiting task for none.
         assert "accelerator" not in train
-        assert "nodeSelector" not in platform["exec-train"] and "tolerations" not in platform["exec-train"]
+        assert "nodeSelector" not in platform[task] and "tolerations" not in platform[task]
     else:
         # A sweep's configurations train in their own task, on a GPU each.
         assert train["accelerator"]["resourceType"] == "NVIDIA_L4"
-    assert executors["exec-evaluate"]["container"]["resources"]["accelerator"]["resourceCount"] == "1"
+    if pipeline != "objects":
+        assert executors["exec-evaluate"]["container"]["resources"]["accelerator"]["resourceCount"] == "1"
