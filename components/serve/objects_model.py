@@ -11,8 +11,11 @@ import dataclasses
 
 import numpy as np
 
+from cityseg.components.crops.config import CropsConfig
 from cityseg.components.crops.instances import square_crop
 from cityseg.components.crops.schema import CLASSES
+from cityseg.components.defaults import defaults
+from cityseg.components.objects.config import REGISTERED_MODEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +61,9 @@ def load_classifier_model(ref: str, cache_dir: str) -> Classifier:
 
     loaded = load_classifier(ref, cache_dir)
     size = int(loaded.model.input_shape[1])
-    margin = float(loaded.train_info.get("crop_margin", 0.3))
-    name = loaded.registered_name or "cityseg-objects"
+    # A model without train_info.json (not written by `cityseg objects train`): the crops step's margin.
+    margin = float(loaded.train_info.get("crop_margin", defaults(CropsConfig).margin))
+    name = loaded.registered_name or REGISTERED_MODEL
     classifier = Classifier(name, loaded.version, ref, size, margin, loaded.model)
     # The first call builds the model's eager functions; do it now so that no request pays for it.
     classifier.probabilities(np.zeros((1, size, size, 3), np.uint8))
